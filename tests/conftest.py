@@ -1,0 +1,41 @@
+"""Shared fixtures: the MLPerf Tiny reference models from ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MLPERF_DIR = Path(
+    os.environ.get("EDGEDISTILL_MLPERF_DIR", REPO_ROOT.parent / "shared" / "models" / "mlperf-tiny")
+)
+MLPERF_INT8 = (
+    "kws_ref_model.tflite",
+    "vww_96_int8.tflite",
+    "pretrainedResnet_quant.tflite",
+    "ad01_int8.tflite",
+)
+MLPERF_FLOAT = (
+    "kws_ref_model_float32.tflite",
+    "vww_96_float.tflite",
+    "pretrainedResnet.tflite",
+    "ad01_fp32.tflite",
+)
+# Published median latency (ms), MLPerf Tiny v0.5 reference submission:
+# TFLM + CMSIS-NN on an STM32 NUCLEO-L4R5ZI at 120 MHz (shared/models/mlperf-tiny/README.md).
+MLPERF_PUBLISHED_LATENCY_MS = {
+    "kws_ref_model.tflite": 181.9,
+    "vww_96_int8.tflite": 600.6,
+    "pretrainedResnet_quant.tflite": 704.2,
+    "ad01_int8.tflite": 10.05,
+}
+
+
+def mlperf_model(name: str) -> Path:
+    """Path of one MLPerf Tiny reference model; skips the test when it is absent."""
+    path = MLPERF_DIR / name
+    if not path.is_file():
+        pytest.skip(f"MLPerf Tiny model {path} is absent (set EDGEDISTILL_MLPERF_DIR)")
+    return path

@@ -1,0 +1,259 @@
+"""Datasets for distillation and conversion: digits, Fashion-MNIST, or a .npz.
+
+Every loader returns a :class:`Dataset` with train, validation and test
+splits as NumPy arrays, images scaled to [0, 1] with a channel axis, and
+integer labels. Training code turns a split into a ``tf.data`` pipeline with
+:meth:`Dataset.tf_dataset`.
+
+Example:
+    >>> data = load_dataset("digits")
+    >>> data.input_shape, data.num_classes
+    ((8, 8, 1), 10)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edgedistill.errors import EdgeDistillError
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+_SPLITS = ("train", "val", "test")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+    """A classification dataset split three ways.
+
+    Attributes:
+        name: what the user passed to ``--data``.
+        x_train, y_train, x_val, y_val, x_test, y_test: float32 inputs and int64 labels.
+        num_classes: labels lie in ``range(num_classes)``.
+        val_source: ``"given"`` when the data brought a validation split,
+            ``"split"`` when it was carved from the training data.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    val_source: str
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Returns ``(x, y)`` of ``"train"``, ``"val"`` or ``"test"``."""
+        if name not in _SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {_SPLITS}")
+        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+
+    def tf_dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0):
+        """A batched, prefetched ``tf.data.Dataset`` of ``(x, y)`` for one split."""
+        from edgedistill._tf import tensorflow
+
+        tf = tensorflow()
+        x, y = self.split(split)
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if shuffle:
+            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def check_fits(self, input_shape: tuple, num_outputs: int, model_name: str) -> None:
+        """Raises EdgeDistillError when the data cannot feed a model of this shape."""
+        want = tuple(input_shape[1:])
+        fits = len(want) == len(self.input_shape) and all(
+            d is None or d == g for d, g in zip(want, self.input_shape, strict=True)
+        )
+        if not fits:
+            raise EdgeDistillError(
+                f"{self.name}: inputs have shape {self.input_shape} but {model_name} expects "
+                f"{_shape_str(want)}; pass data shaped like the model input"
+            )
+        if self.num_classes > num_outputs:
+            raise EdgeDistillError(
+                f"{self.name}: labels go up to {self.num_classes - 1} but {model_name} has "
+                f"{num_outputs} outputs; labels must lie in 0..{num_outputs - 1}"
+            )
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "train_samples": len(self.x_train),
+            "val_samples": len(self.x_val),
+            "test_samples": len(self.x_test),
+            "val_source": self.val_source,
+        }
+
+
+def _shape_str(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def load_dataset(spec: str | os.PathLike, *, val_fraction: float = 0.1, seed: int = 0) -> Dataset:
+    """Loads ``digits``, ``fashion-mnist[:DIR]`` or a ``.npz`` file.
+
+    Args:
+        spec: ``"digits"`` (scikit-learn's bundled 8x8 digits), ``"fashion-mnist"``
+            (IDX files in /usr/share/datasets/fashion-mnist, from Debian's
+            dataset-fashion-mnist), ``"fashion-mnist:DIR"`` or a directory holding
+            the IDX files, or a path to a ``.npz`` with x_train, y_train, x_test,
+            y_test and optionally x_val, y_val.
+        val_fraction: share of the training data held out for validation when
+            the data has no validation split of its own.
+        seed: seeds every split, so runs repeat.
+
+    Returns:
+        A :class:`Dataset`.
+
+    Raises:
+        EdgeDistillError: unknown name, missing files, or arrays that do not fit.
+    """
+    spec = str(spec)
+    if spec == "digits":
+        return _digits(val_fraction, seed)
+    if spec == "fashion-mnist" or spec.startswith("fashion-mnist:"):
+        folder = spec.partition(":")[2] or FASHION_MNIST_DIR
+        return _fashion_mnist(Path(folder), spec, val_fraction, seed)
+    path = Path(spec)
+    if path.suffix == ".npz":
+        return _npz(path, val_fraction, seed)
+    if path.is_dir():
+        return _fashion_mnist(path, spec, val_fraction, seed)
+    raise EdgeDistillError(
+        f"{spec}: unknown data; use 'digits', 'fashion-mnist[:DIR]' or a .npz file"
+    )
+
+
+def _digits(val_fraction: float, seed: int) -> Dataset:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    # Pixel values are counts from 0 to 16 on an 8x8 grid.
+    x = (bunch.images / 16.0).astype(np.float32)[..., None]
+    y = bunch.target.astype(np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.2, random_state=seed, stratify=y
+    )
+    return _with_validation("digits", x_train, y_train, x_test, y_test, None, val_fraction, seed)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+        if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+            raise EdgeDistillError(f"{path}: not an IDX file of unsigned bytes")
+        ndim = raw[3]
+        dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4).astype(int)
+        data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+        if data.size != int(np.prod(dims)):
+            raise EdgeDistillError(
+                f"{path}: truncated IDX file ({data.size} of {np.prod(dims)} values)"
+            )
+        return data.reshape(dims)
+    except (OSError, EOFError, ValueError) as e:
+        raise EdgeDistillError(f"{path}: cannot read IDX data ({e})") from None
+
+
+def _find_idx(folder: Path, stem: str) -> Path:
+    for name in (f"{stem}.gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    hint = " (install Debian's dataset-fashion-mnist)" if folder == FASHION_MNIST_DIR else ""
+    raise EdgeDistillError(f"{folder / stem}[.gz]: missing Fashion-MNIST file{hint}")
+
+
+def _fashion_mnist(folder: Path, name: str, val_fraction: float, seed: int) -> Dataset:
+    arrays = [
+        _read_idx(_find_idx(folder, stem))
+        for stem in (
+            "train-images-idx3-ubyte",
+            "train-labels-idx1-ubyte",
+            "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte",
+        )
+    ]
+    x_train, y_train, x_test, y_test = arrays
+    x_train = (x_train / 255.0).astype(np.float32)[..., None]
+    x_test = (x_test / 255.0).astype(np.float32)[..., None]
+    return _with_validation(
+        name, x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64), None,
+        val_fraction, seed,
+    )
+
+
+def _npz(path: Path, val_fraction: float, seed: int) -> Dataset:
+    if not path.is_file():
+        raise EdgeDistillError(f"{path}: no such file; pass an existing .npz")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as e:
+        raise EdgeDistillError(f"{path}: not a readable .npz file ({e})") from None
+    missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
+    if missing:
+        raise EdgeDistillError(f"{path}: missing arrays {', '.join(missing)}")
+    has_val = "x_val" in arrays or "y_val" in arrays
+    if has_val and not ("x_val" in arrays and "y_val" in arrays):
+        raise EdgeDistillError(f"{path}: give both x_val and y_val, or neither")
+    for split in ("train", "test") + (("val",) if has_val else ()):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+            raise EdgeDistillError(
+                f"{path}: y_{split} must be a 1-D array of integer class labels, "
+                f"got {y.dtype} with shape {y.shape}"
+            )
+        if len(x) != len(y):
+            raise EdgeDistillError(f"{path}: x_{split} has {len(x)} samples, y_{split} {len(y)}")
+        if len(y) and y.min() < 0:
+            raise EdgeDistillError(f"{path}: y_{split} holds negative labels; labels start at 0")
+        if not np.issubdtype(x.dtype, np.number):
+            raise EdgeDistillError(f"{path}: x_{split} must be numeric, got {x.dtype}")
+    shapes = {arrays[f"x_{s}"].shape[1:] for s in ("train", "test") + (("val",) if has_val else ())}
+    if len(shapes) > 1:
+        raise EdgeDistillError(f"{path}: splits have different input shapes {sorted(shapes)}")
+    val = (arrays["x_val"], arrays["y_val"]) if has_val else None
+    return _with_validation(
+        str(path), arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
+        val, val_fraction, seed,
+    )
+
+
+def _with_validation(name, x_train, y_train, x_test, y_test, val, val_fraction, seed) -> Dataset:
+    if val is None:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(x_train))
+        n_val = max(1, int(round(len(x_train) * val_fraction)))
+        val_idx, train_idx = order[:n_val], order[n_val:]
+        val = (x_train[val_idx], y_train[val_idx])
+        x_train, y_train = x_train[train_idx], y_train[train_idx]
+        val_source = "split"
+    else:
+        val_source = "given"
+    labels = [y_train, val[1], y_test]
+    return Dataset(
+        name=name,
+        x_train=np.asarray(x_train, np.float32),
+        y_train=np.asarray(y_train, np.int64),
+        x_val=np.asarray(val[0], np.float32),
+        y_val=np.asarray(val[1], np.int64),
+        x_test=np.asarray(x_test, np.float32),
+        y_test=np.asarray(y_test, np.int64),
+        num_classes=int(max(int(y.max()) for y in labels if len(y))) + 1,
+        val_source=val_source,
+    )

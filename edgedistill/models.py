@@ -1,0 +1,63 @@
+"""Loading Keras models given as a file or a zoo name, with clear errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from edgedistill import zoo
+from edgedistill._tf import keras, tfmot
+from edgedistill.errors import EdgeDistillError
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def is_zoo_name(spec: str | os.PathLike) -> bool:
+    return str(spec) in zoo.ZOO
+
+
+def load_keras_model(path: str | os.PathLike):
+    """Loads a tf_keras model file (.keras or .h5), QAT-wrapped models included.
+
+    Raises:
+        EdgeDistillError: the file is missing or holds no tf_keras model.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeDistillError(
+            f"{path}: no such model file; give a .keras/.h5 file or a zoo name "
+            f"({', '.join(zoo.ZOO)})"
+        )
+    if path.suffix.lower() not in KERAS_SUFFIXES:
+        raise EdgeDistillError(f"{path}: not a Keras model file; expected .keras or .h5")
+    k = keras()
+    try:
+        with tfmot().quantization.keras.quantize_scope():
+            model = k.models.load_model(path, compile=False)
+    except Exception as e:  # Keras raises many types for a corrupt or foreign file.
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise EdgeDistillError(
+            f"{path}: cannot load as a tf_keras model ({reason}); save it with tf_keras "
+            "(Keras 2) as .keras or .h5"
+        ) from None
+    if not isinstance(model, k.Model):
+        raise EdgeDistillError(f"{path}: holds a {type(model).__name__}, not a tf_keras Model")
+    return model
+
+
+def output_units(model, name: str) -> int:
+    """Number of classes a single-output classifier predicts."""
+    shape = model.output_shape
+    if isinstance(shape, list) or len(shape) != 2:
+        raise EdgeDistillError(
+            f"{name}: output shape {shape} is not (batch, classes); edgedistill distills "
+            "single-output classifiers"
+        )
+    return int(shape[-1])
+
+
+def outputs_probabilities(model) -> bool:
+    """True when the model ends in a softmax, so its outputs are probabilities."""
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    return type(last).__name__ == "Softmax" or getattr(activation, "__name__", "") == "softmax"

@@ -1,0 +1,379 @@
+"""Read a .tflite file into plain frozen dataclasses, without TensorFlow.
+
+The flatbuffer is parsed with ``ai_edge_litert.schema_py_generated`` (the
+official TFLite schema; it imports only ``flatbuffers``) through its lazy
+accessors, so even large models are read without building the object tree.
+Only subgraph 0 (the one interpreters run) is described in detail.
+
+The flatbuffers runtime does not bounds-check slices, so a truncated file would
+silently yield short strings and buffers; every vector this module relies on is
+checked against the data length and any failure becomes an
+:class:`~edgedistill.errors.EdgeDistillError` naming the file.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import struct
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ai_edge_litert import schema_py_generated as schema
+
+from edgedistill.errors import EdgeDistillError
+
+_IDENTIFIER = b"TFL3"
+_UOFFSET = 4
+
+# Bits per element for each schema TensorType name; 0 = variable-sized (strings, resources).
+_TYPE_BITS = {
+    "FLOAT32": 32, "FLOAT16": 16, "INT32": 32, "UINT8": 8, "INT64": 64, "STRING": 0,
+    "BOOL": 8, "INT16": 16, "COMPLEX64": 64, "INT8": 8, "FLOAT64": 64, "COMPLEX128": 128,
+    "UINT64": 64, "RESOURCE": 0, "VARIANT": 0, "UINT32": 32, "UINT16": 16, "INT4": 4,
+    "BFLOAT16": 16, "INT2": 2, "UINT4": 4, "FLOAT8_E4M3FN": 8, "FLOAT8_E5M2": 8,
+}
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Affine quantization of a tensor: real = scale * (q - zero_point).
+
+    Per-tensor when ``len(scales) == 1``, otherwise per channel along ``axis``.
+
+    Example:
+        >>> Quantization((0.5,), (-128,), 0).to_dict()["scales"]
+        [0.5]
+    """
+
+    scales: tuple[float, ...]
+    zero_points: tuple[int, ...]
+    axis: int
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return {"scales": list(self.scales), "zero_points": list(self.zero_points),
+                "axis": self.axis}
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One tensor of subgraph 0.
+
+    Example:
+        >>> Tensor(0, "x", (1, 4), "int8", None, 0).nbytes
+        4
+    """
+
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    quantization: Quantization | None
+    buffer_bytes: int
+
+    @property
+    def is_constant(self) -> bool:
+        """True when the tensor's data is stored in the file (weights, biases)."""
+        return self.buffer_bytes > 0
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the tensor's data: elements times element size (0 for strings)."""
+        bits = _TYPE_BITS.get(self.dtype.upper(), 0)
+        return math.ceil(math.prod(self.shape) * bits / 8)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        d["quantization"] = self.quantization.to_dict() if self.quantization else None
+        d["nbytes"] = self.nbytes
+        return d
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One operator of subgraph 0, in execution order.
+
+    Example:
+        >>> Operator(0, "CONV_2D", (0, 1, 2), (3,)).to_dict()["opcode"]
+        'CONV_2D'
+    """
+
+    index: int
+    opcode: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return {"index": self.index, "opcode": self.opcode, "inputs": list(self.inputs),
+                "outputs": list(self.outputs)}
+
+
+@dataclass(frozen=True)
+class TFLiteModel:
+    """What a .tflite file holds: file facts plus subgraph 0's tensors and operators.
+
+    Example:
+        >>> m = read_tflite("model.tflite")  # doctest: +SKIP
+        >>> m.opcodes  # doctest: +SKIP
+        ('CONV_2D', 'FULLY_CONNECTED', 'SOFTMAX')
+    """
+
+    path: str
+    size_bytes: int
+    sha256: str
+    version: int
+    description: str
+    subgraph_count: int
+    tensors: tuple[Tensor, ...]
+    operators: tuple[Operator, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+    @property
+    def opcodes(self) -> tuple[str, ...]:
+        """Sorted unique opcode names used by subgraph 0."""
+        return tuple(sorted({op.opcode for op in self.operators}))
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return {
+            "path": self.path, "size_bytes": self.size_bytes, "sha256": self.sha256,
+            "version": self.version, "description": self.description,
+            "subgraph_count": self.subgraph_count,
+            "tensors": [t.to_dict() for t in self.tensors],
+            "operators": [op.to_dict() for op in self.operators],
+            "inputs": list(self.inputs), "outputs": list(self.outputs),
+            "opcodes": list(self.opcodes),
+        }
+
+
+@functools.cache
+def _enum_names(enum_class: type) -> dict[int, str]:
+    return {v: k for k, v in vars(enum_class).items()
+            if not k.startswith("_") and isinstance(v, int)}
+
+
+def read_tflite(path) -> TFLiteModel:
+    """Read and validate a .tflite file.
+
+    Args:
+        path: Path of the .tflite file.
+
+    Returns:
+        The parsed model (subgraph 0 in detail).
+
+    Raises:
+        EdgeDistillError: The file is missing, unreadable, not a TFLite
+            flatbuffer, truncated or has no subgraph.
+
+    Example:
+        >>> model = read_tflite("kws_ref_model.tflite")  # doctest: +SKIP
+        >>> model.operators[0].opcode  # doctest: +SKIP
+        'CONV_2D'
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise EdgeDistillError(f"{p}: no such file; pass the path of an existing .tflite model")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise EdgeDistillError(f"{p}: cannot read ({exc.strerror}); check permissions") from exc
+    return parse_tflite(data, str(p))
+
+
+def parse_tflite(data: bytes, path: str = "<bytes>") -> TFLiteModel:
+    """Parse the bytes of a .tflite file.
+
+    Args:
+        data: The whole file content.
+        path: Name used in error messages and stored in the result.
+
+    Returns:
+        The parsed model.
+
+    Raises:
+        EdgeDistillError: Not a TFLite flatbuffer, truncated or no subgraph.
+
+    Example:
+        >>> from pathlib import Path
+        >>> model = parse_tflite(Path("m.tflite").read_bytes(), "m.tflite")  # doctest: +SKIP
+        >>> len(model.tensors)  # doctest: +SKIP
+        35
+    """
+    data = bytes(data)
+    if len(data) < 8 or not schema.Model.ModelBufferHasIdentifier(data, 0):
+        raise EdgeDistillError(
+            f"{path}: not a TFLite model (file is {len(data)} bytes; no 'TFL3' flatbuffer "
+            "identifier); pass a .tflite file written by the TFLite converter")
+    try:
+        return _parse(data, path)
+    except EdgeDistillError:
+        raise
+    except (struct.error, IndexError, ValueError, OverflowError, UnicodeDecodeError) as exc:
+        raise EdgeDistillError(
+            f"{path}: corrupt or truncated TFLite file ({type(exc).__name__}: {exc}); "
+            "re-export the model") from exc
+
+
+class _Reader:
+    """Bounds-checked access to the parts of the flatbuffer that are slices."""
+
+    def __init__(self, data: bytes, path: str):
+        self.data = data
+        self.path = path
+
+    def fail(self, what: str) -> EdgeDistillError:
+        return EdgeDistillError(
+            f"{self.path}: truncated or corrupt TFLite file ({what} lies outside the "
+            f"{len(self.data)}-byte file); re-export or re-copy the model")
+
+    def vector_bytes(self, table, vt_offset: int, elem_size: int, what: str) -> int:
+        """Byte length of a vector field, after checking it lies within the data."""
+        tab = table._tab
+        o = tab.Offset(vt_offset)
+        if o == 0:
+            return 0
+        start = tab.Vector(o)
+        nbytes = tab.VectorLen(o) * elem_size
+        if start < 0 or start + nbytes > len(self.data):
+            raise self.fail(what)
+        return nbytes
+
+    def string(self, table, vt_offset: int, what: str) -> str:
+        self.vector_bytes(table, vt_offset, 1, what)
+        tab = table._tab
+        o = tab.Offset(vt_offset)
+        return tab.String(o + tab.Pos).decode("utf-8", "replace") if o else ""
+
+    def int_vector(self, table, vt_offset: int, what: str) -> tuple[int, ...]:
+        tab = table._tab
+        if not self.vector_bytes(table, vt_offset, 4, what):
+            return ()
+        o = tab.Offset(vt_offset)
+        start, n = tab.Vector(o), tab.VectorLen(o)
+        return struct.unpack_from(f"<{n}i", self.data, start)
+
+
+# vtable offsets of the schema fields read as slices (see schema_py_generated).
+_MODEL_DESCRIPTION = 10
+_BUFFER_DATA = 4
+_TENSOR_SHAPE, _TENSOR_NAME = 4, 10
+_OPCODE_CUSTOM = 6
+_OPERATOR_INPUTS, _OPERATOR_OUTPUTS = 6, 8
+_SUBGRAPH_INPUTS, _SUBGRAPH_OUTPUTS = 6, 8
+_QUANT_SCALE, _QUANT_ZERO_POINT = 8, 10
+
+
+def _parse(data: bytes, path: str) -> TFLiteModel:
+    rd = _Reader(data, path)
+    model = schema.Model.GetRootAs(data, 0)
+    if model.SubgraphsLength() == 0:
+        raise EdgeDistillError(f"{path}: the model has no subgraph; re-export it with the "
+                               "TFLite converter")
+    opcodes = _opcode_names(model, rd)
+    buffer_bytes = _buffer_sizes(model, rd)
+    sg = model.Subgraphs(0)
+    tensors = tuple(_tensor(sg.Tensors(i), i, buffer_bytes, rd)
+                    for i in range(sg.TensorsLength()))
+    n = len(tensors)
+
+    def check(indices: tuple[int, ...], what: str, optional: bool) -> tuple[int, ...]:
+        for t in indices:
+            if not (0 <= t < n or (optional and t == -1)):
+                raise EdgeDistillError(f"{path}: {what} refers to tensor {t} but subgraph 0 "
+                                       f"has {n} tensors; the file is corrupt, re-export it")
+        return indices
+
+    operators = []
+    for i in range(sg.OperatorsLength()):
+        op = sg.Operators(i)
+        code = op.OpcodeIndex()
+        if code >= len(opcodes):
+            raise EdgeDistillError(f"{path}: operator {i} uses opcode index {code} but the model "
+                                   f"defines {len(opcodes)}; the file is corrupt, re-export it")
+        what = f"operator {i} ({opcodes[code]})"
+        operators.append(Operator(
+            index=i, opcode=opcodes[code],
+            inputs=check(rd.int_vector(op, _OPERATOR_INPUTS, what + " inputs"), what, True),
+            outputs=check(rd.int_vector(op, _OPERATOR_OUTPUTS, what + " outputs"), what, False),
+        ))
+    return TFLiteModel(
+        path=path, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        version=model.Version(),
+        description=rd.string(model, _MODEL_DESCRIPTION, "model description"),
+        subgraph_count=model.SubgraphsLength(),
+        tensors=tensors, operators=tuple(operators),
+        inputs=check(rd.int_vector(sg, _SUBGRAPH_INPUTS, "subgraph inputs"),
+                     "subgraph 0 inputs", False),
+        outputs=check(rd.int_vector(sg, _SUBGRAPH_OUTPUTS, "subgraph outputs"),
+                      "subgraph 0 outputs", False),
+    )
+
+
+def _opcode_names(model, rd: _Reader) -> tuple[str, ...]:
+    names = _enum_names(schema.BuiltinOperator)
+    out = []
+    for i in range(model.OperatorCodesLength()):
+        oc = model.OperatorCodes(i)
+        # Codes above 127 live only in builtin_code; older files only set the deprecated one.
+        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        # The converter writes opcode tables last, so reading every field of them
+        # (version included) catches a file cut short by only a few bytes.
+        oc.Version()
+        if code == schema.BuiltinOperator.CUSTOM:
+            out.append("CUSTOM:" + rd.string(oc, _OPCODE_CUSTOM, f"custom code of opcode {i}"))
+        else:
+            out.append(names.get(code, f"BUILTIN_{code}"))
+    return tuple(out)
+
+
+def _buffer_sizes(model, rd: _Reader) -> tuple[int, ...]:
+    sizes = []
+    for i in range(model.BuffersLength()):
+        buf = model.Buffers(i)
+        nbytes = rd.vector_bytes(buf, _BUFFER_DATA, 1, f"buffer {i}")
+        # Models over 2 GB keep data after the flatbuffer; offset is only valid when > 1.
+        if nbytes == 0 and buf.Offset() > 1:
+            nbytes = buf.Size()
+            if buf.Offset() + nbytes > len(rd.data):
+                raise rd.fail(f"buffer {i} (offset {buf.Offset()}, size {nbytes})")
+        sizes.append(nbytes)
+    return tuple(sizes)
+
+
+def _tensor(t, index: int, buffer_bytes: tuple[int, ...], rd: _Reader) -> Tensor:
+    what = f"tensor {index}"
+    type_name = _enum_names(schema.TensorType).get(t.Type())
+    if type_name is None:
+        raise EdgeDistillError(f"{rd.path}: {what} has unknown type code {t.Type()}; "
+                               "the file is corrupt or newer than this reader")
+    buf = t.Buffer()
+    if buf >= len(buffer_bytes) and buf != 0:
+        raise EdgeDistillError(f"{rd.path}: {what} refers to buffer {buf} but the model has "
+                               f"{len(buffer_bytes)}; the file is corrupt, re-export it")
+    return Tensor(
+        index=index,
+        name=rd.string(t, _TENSOR_NAME, what + " name"),
+        shape=rd.int_vector(t, _TENSOR_SHAPE, what + " shape"),
+        dtype=type_name.lower(),
+        quantization=_quantization(t.Quantization(), rd, what),
+        buffer_bytes=buffer_bytes[buf] if buf < len(buffer_bytes) else 0,
+    )
+
+
+def _quantization(q, rd: _Reader, what: str) -> Quantization | None:
+    if q is None or q.ScaleIsNone() or q.ScaleLength() == 0:
+        return None
+    rd.vector_bytes(q, _QUANT_SCALE, 4, what + " scales")
+    rd.vector_bytes(q, _QUANT_ZERO_POINT, 8, what + " zero points")
+    zero_points = q.ZeroPointAsNumpy() if not q.ZeroPointIsNone() else ()
+    return Quantization(
+        scales=tuple(float(s) for s in q.ScaleAsNumpy()),
+        zero_points=tuple(int(z) for z in zero_points),
+        axis=q.QuantizedDimension(),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from edgedistill import zoo
@@ -61,3 +62,10 @@ def outputs_probabilities(model) -> bool:
     last = model.layers[-1]
     activation = getattr(last, "activation", None)
     return type(last).__name__ == "Softmax" or getattr(activation, "__name__", "") == "softmax"
+
+
+def save_keras_model(model, path: str | os.PathLike) -> None:
+    """Saves ``model`` as HDF5, the format in which QAT-wrapped models reload."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy", category=UserWarning)
+        model.save(path)

@@ -16,12 +16,14 @@ from edgedistill.data import Dataset, load_dataset
 from edgedistill.distill.distiller import Distiller
 from edgedistill.distill.losses import LogitsDistillation
 from edgedistill.errors import EdgeDistillError
-from edgedistill.models import is_zoo_name, load_keras_model, output_units
+from edgedistill.models import is_zoo_name, load_keras_model, output_units, save_keras_model
 from edgedistill.progress import Progress, SilentProgress
 
-STUDENT_FILE = "student.keras"
-TEACHER_FILE = "teacher.keras"
-SCRATCH_FILE = "scratch_student.keras"
+# HDF5, because tfmot's QAT wrappers do not round-trip through tf_keras 2.21's
+# .keras format (the reloaded quantize_layer expects 5 variables, finds 3).
+STUDENT_FILE = "student.h5"
+TEACHER_FILE = "teacher.h5"
+SCRATCH_FILE = "scratch_student.h5"
 RESULT_FILE = "distill.json"
 
 
@@ -127,8 +129,8 @@ def distill(
             trained on ``data`` first (``teacher_epochs``, default ``epochs``).
         student: a tf_keras model file or a zoo name (built fresh).
         data: ``"digits"``, ``"fashion-mnist[:DIR]"``, a ``.npz`` path or a Dataset.
-        out_dir: receives student.keras, teacher.keras (when trained here),
-            scratch_student.keras and distill.json; must be empty unless ``force``.
+        out_dir: receives student.h5, teacher.h5 (when trained here),
+            scratch_student.h5 and distill.json; must be empty unless ``force``.
         temperature: softmax temperature of the soft targets.
         alpha: weight of the hard-label loss; the soft-target loss gets ``1 - alpha``.
         epochs: distillation epochs (and those of the from-scratch baseline).
@@ -181,7 +183,7 @@ def distill(
                 seed=seed, learning_rate=learning_rate, progress=progress, stage="teacher",
             )
             seconds["teacher"] = time.perf_counter() - started
-            teacher_model.save(tmp / TEACHER_FILE)
+            save_keras_model(teacher_model, tmp / TEACHER_FILE)
         teacher_accuracy = _accuracy(teacher_model, data, batch_size)
 
         progress.stage("distill", f"{student} from {teacher}" + (" with QAT" if qat else ""))
@@ -207,7 +209,7 @@ def distill(
         )
         seconds["distill"] = time.perf_counter() - started
         student_accuracy = _accuracy(student_model, data, batch_size)
-        student_model.save(tmp / STUDENT_FILE)
+        save_keras_model(student_model, tmp / STUDENT_FILE)
 
         scratch_accuracy = None
         if scratch_baseline:
@@ -223,7 +225,7 @@ def distill(
             )
             seconds["scratch"] = time.perf_counter() - started
             scratch_accuracy = _accuracy(scratch, data, batch_size)
-            scratch.save(tmp / SCRATCH_FILE)
+            save_keras_model(scratch, tmp / SCRATCH_FILE)
 
         out = Path(out_dir)
         result = DistillResult(

@@ -1,0 +1,176 @@
+"""``convert``: a Keras model to a verified .tflite (and a TFLite Micro bundle)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgedistill._fileio import check_output_dir, output_dir
+from edgedistill._tf import tensorflow
+from edgedistill.convert import litert, modes
+from edgedistill.data import Dataset, load_dataset
+from edgedistill.errors import EdgeDistillError
+from edgedistill.models import load_keras_model, output_units
+from edgedistill.progress import Progress, SilentProgress
+
+MODEL_FILE = "model.tflite"
+RESULT_FILE = "conversion.json"
+MICRO_DIR = "micro"
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionResult:
+    """The converted model and how well it matches the Keras model on the test split.
+
+    Attributes:
+        agreement: share of test samples where the .tflite and the Keras model
+            predict the same class (top-1).
+        max_abs_diff: largest difference between their (dequantized) outputs.
+        micro: the TFLite Micro bundle's summary, when one was written.
+    """
+
+    tflite_path: str
+    mode: str
+    tflite_bytes: int
+    keras_accuracy: float
+    tflite_accuracy: float
+    agreement: float
+    max_abs_diff: float
+    test_samples: int
+    calibration_samples: int
+    seconds: dict
+    micro: dict | None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def convert_model(model, mode: str = "int8", representative: np.ndarray | None = None) -> bytes:
+    """Converts an in-memory tf_keras model (QAT-wrapped ones too) to .tflite bytes.
+
+    Args:
+        model: the tf_keras model.
+        mode: a name from :mod:`edgedistill.convert.modes`.
+        representative: calibration inputs (float32, model-shaped), needed by ``int8``.
+
+    Example:
+        >>> tflite_bytes = convert_model(student, "int8", data.x_train[:200])
+    """
+    tf = tensorflow()
+    spec = modes.get(mode)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    spec.configure(tf, converter)
+    if spec.needs_representative_data:
+        if representative is None or not len(representative):
+            raise EdgeDistillError(f"mode {mode}: needs representative data for calibration")
+
+        def samples():
+            for row in representative:
+                yield [row[None].astype(np.float32)]
+
+        converter.representative_dataset = samples
+    try:
+        return converter.convert()
+    except Exception as e:  # The converter raises ConverterError and others with long logs.
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise EdgeDistillError(f"{model.name}: TFLite conversion ({mode}) failed: {first}") from None
+
+
+def _calibration_set(data: Dataset, count: int, seed: int) -> np.ndarray:
+    """A seeded sample of the training split: the representative dataset."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(data.x_train), size=min(count, len(data.x_train)), replace=False)
+    return data.x_train[np.sort(pick)]
+
+
+def convert(
+    model: str | os.PathLike,
+    data: str | os.PathLike | Dataset,
+    out_dir: str | os.PathLike,
+    *,
+    mode: str = "int8",
+    calibration_samples: int = 500,
+    micro: bool | None = None,
+    seed: int = 0,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> ConversionResult:
+    """Converts a Keras model file and checks the .tflite against it with LiteRT.
+
+    Args:
+        model: a tf_keras model file (.keras/.h5), QAT-wrapped or not.
+        data: ``"digits"``, ``"fashion-mnist[:DIR]"``, a ``.npz`` path or a Dataset;
+            the representative set comes from its training split, the check
+            from its test split.
+        out_dir: receives model.tflite, conversion.json and (int8) micro/.
+        mode: ``int8`` (default), ``float32``, ``float16`` or ``dynamic``.
+        calibration_samples: size of the representative dataset.
+        micro: write a TensorFlow Lite Micro bundle into ``out_dir/micro``;
+            default: for int8 only.
+
+    Returns:
+        A :class:`ConversionResult`.
+
+    Example:
+        >>> result = convert("runs/digits/student.keras", "digits", "runs/digits-int8")
+        >>> result.agreement > 0.95
+        True
+    """
+    progress = progress or SilentProgress()
+    spec = modes.get(mode)
+    check_output_dir(out_dir, force)
+    if not isinstance(data, Dataset):
+        data = load_dataset(data, seed=seed)
+    keras_model = load_keras_model(model) if not hasattr(model, "predict") else model
+    name = str(model) if not hasattr(model, "predict") else keras_model.name
+    data.check_fits(keras_model.input_shape, output_units(keras_model, name), name)
+    write_micro = (mode == "int8") if micro is None else micro
+
+    seconds = {}
+    progress.stage("convert", f"{name} to {mode} TFLite")
+    started = time.perf_counter()
+    representative = _calibration_set(data, calibration_samples, seed)
+    tflite_bytes = convert_model(
+        keras_model, mode, representative if spec.needs_representative_data else None
+    )
+    seconds["convert"] = time.perf_counter() - started
+
+    progress.stage("verify", f"LiteRT vs Keras on {len(data.x_test)} test samples")
+    started = time.perf_counter()
+    keras_out = keras_model.predict(data.x_test, batch_size=256, verbose=0)
+    tflite_out = litert.predict(tflite_bytes, data.x_test)
+    keras_pred, tflite_pred = keras_out.argmax(-1), tflite_out.argmax(-1)
+    seconds["verify"] = time.perf_counter() - started
+
+    with output_dir(out_dir, force) as tmp:
+        tflite_path = Path(tmp) / MODEL_FILE
+        tflite_path.write_bytes(tflite_bytes)
+        micro_summary = None
+        if write_micro:
+            from edgedistill.micro import write_micro_bundle
+
+            progress.stage("micro", "TFLite Micro bundle, measuring the arena")
+            started = time.perf_counter()
+            bundle = write_micro_bundle(tflite_path, Path(tmp) / MICRO_DIR)
+            seconds["micro"] = time.perf_counter() - started
+            micro_summary = bundle.to_dict()
+        result = ConversionResult(
+            tflite_path=str(Path(out_dir) / MODEL_FILE),
+            mode=mode,
+            tflite_bytes=len(tflite_bytes),
+            keras_accuracy=float(np.mean(keras_pred == data.y_test)),
+            tflite_accuracy=float(np.mean(tflite_pred == data.y_test)),
+            agreement=float(np.mean(keras_pred == tflite_pred)),
+            max_abs_diff=float(np.max(np.abs(keras_out - tflite_out))),
+            test_samples=len(data.x_test),
+            calibration_samples=len(representative) if spec.needs_representative_data else 0,
+            seconds=seconds,
+            micro=micro_summary,
+        )
+        (Path(tmp) / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    return result

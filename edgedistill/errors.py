@@ -9,8 +9,8 @@ class EdgeDistillError(Exception):
     lets it propagate.
 
     Example:
-        >>> raise EdgeDistillError("model.tflite: not a TFLite flatbuffer; pass a .tflite file")
+        >>> raise EdgeDistillError("m.tflite: not a TFLite flatbuffer; pass a .tflite file")
         Traceback (most recent call last):
         ...
-        edgedistill.errors.EdgeDistillError: model.tflite: not a TFLite flatbuffer; pass a .tflite file
+        edgedistill.errors.EdgeDistillError: m.tflite: not a TFLite flatbuffer; pass a .tflite file
     """

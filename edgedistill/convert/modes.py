@@ -57,7 +57,9 @@ MODES = {
             _int8,
         ),
         ConversionMode("float32", "float32, no quantization (reference)", False, _float32),
-        ConversionMode("float16", "float16 weights, float32 compute (GPU delegates)", False, _float16),
+        ConversionMode(
+            "float16", "float16 weights, float32 compute (GPU delegates)", False, _float16
+        ),
         ConversionMode(
             "dynamic", "int8 weights, float activations (dynamic-range; CPUs)", False, _dynamic
         ),

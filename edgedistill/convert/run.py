@@ -78,7 +78,9 @@ def convert_model(model, mode: str = "int8", representative: np.ndarray | None =
         return converter.convert()
     except Exception as e:  # The converter raises ConverterError and others with long logs.
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise EdgeDistillError(f"{model.name}: TFLite conversion ({mode}) failed: {first}") from None
+        raise EdgeDistillError(
+            f"{model.name}: TFLite conversion ({mode}) failed: {first}"
+        ) from None
 
 
 def _calibration_set(data: Dataset, count: int, seed: int) -> np.ndarray:

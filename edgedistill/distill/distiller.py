@@ -99,7 +99,9 @@ class Distiller(_keras.Model):
         soft = tf.add_n(
             [
                 w * loss(teacher_logits, student_logits)
-                for w, loss in zip(self.distillation_loss_weights, self.distillation_losses, strict=True)
+                for w, loss in zip(
+                    self.distillation_loss_weights, self.distillation_losses, strict=True
+                )
             ]
         )
         a = self.student_loss_weight

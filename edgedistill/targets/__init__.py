@@ -28,19 +28,28 @@ __all__ = ["LatencyModel", "Target", "get", "list_targets", "load_target_file", 
 ENV_VAR = "EDGEDISTILL_TARGETS_PATH"
 
 
-def _builtin_dir() -> Path:
+def _builtin_files() -> list[Path]:
+    """The built-in ``*.yaml`` files, wherever the package was installed."""
     try:
-        return Path(str(importlib.resources.files("edgedistill.targets.builtin")))
+        root = importlib.resources.files("edgedistill.targets.builtin")
     except ModuleNotFoundError:
-        # Running from a source checkout that is not installed: the package
-        # edgedistill.targets.builtin exists only through pyproject's package-dir.
-        return Path(__file__).resolve().parent.parent.parent / "targets"
+        # A source checkout that is not installed: the package exists only
+        # through pyproject's package-dir mapping of the top-level targets/.
+        root = Path(__file__).resolve().parent.parent.parent / "targets"
+    # Through the Traversable API, so a namespace-package install
+    # (MultiplexedPath) works as well as a regular one.
+    return sorted(Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml"))
 
 
-def _search_dirs() -> tuple[Path, ...]:
-    """User directories first (highest precedence), the built-in one last."""
-    user = [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
-    return (*user, _builtin_dir())
+def _user_dirs() -> list[Path]:
+    dirs = [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
+    for directory in dirs:
+        if not directory.is_dir():
+            raise EdgeDistillError(
+                f"{ENV_VAR}: {directory}: not a directory; list directories holding "
+                "target .yaml files"
+            )
+    return dirs
 
 
 def target_files() -> dict[str, Path]:
@@ -51,16 +60,11 @@ def target_files() -> dict[str, Path]:
         ['esp32-s3-devkitc-1', 'nano-33-ble-sense']
     """
     found: dict[str, Path] = {}
-    for directory in _search_dirs():
-        if not directory.is_dir():
-            if directory != _builtin_dir():
-                raise EdgeDistillError(
-                    f"{ENV_VAR}: {directory}: not a directory; list directories holding "
-                    "target .yaml files"
-                )
-            continue
+    for directory in _user_dirs():
         for path in sorted(directory.glob("*.yaml")):
             found.setdefault(path.stem, path)
+    for path in _builtin_files():
+        found.setdefault(path.stem, path)
     return dict(sorted(found.items()))
 
 

@@ -182,7 +182,7 @@ class _Checker:
         if not isinstance(raw, Mapping):
             if required:
                 raise self.fail(
-                    field, f"expected {{value: ..., source: \"...\"}}, got {raw!r} without a source"
+                    field, f'expected {{value: ..., source: "..."}}, got {raw!r} without a source'
                 )
             return raw
         for key in raw:

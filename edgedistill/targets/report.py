@@ -1,0 +1,82 @@
+"""Rich renderables of targets for the CLI (``edgedistill targets``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from edgedistill.targets.schema import Target
+
+
+def format_bytes(n: int) -> str:
+    """Human-readable binary size: ``format_bytes(655360) == '640 KiB'``."""
+    value, unit = float(n), "B"
+    for bigger in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.0f} {unit}" if value.is_integer() else f"{value:.1f} {unit}"
+
+
+def format_hz(hz: int) -> str:
+    """``format_hz(120_000_000) == '120 MHz'``; GHz from 1e9 up."""
+    if hz >= 1_000_000_000:
+        return f"{hz / 1e9:g} GHz"
+    return f"{hz / 1e6:g} MHz"
+
+
+def targets_table(targets: Iterable[Target]) -> Table:
+    """One row per target: name, kind, processor, clock, flash, RAM.
+
+    Example:
+        >>> from rich.console import Console
+        >>> from edgedistill import targets
+        >>> Console(width=200).print(targets_table(targets.list_targets()))  # doctest: +SKIP
+    """
+    table = Table(title="Hardware targets")
+    for column in ("name", "kind", "processor", "clock", "flash", "RAM"):
+        table.add_column(column, justify="right" if column in ("clock", "flash", "RAM") else "left")
+    for t in targets:
+        table.add_row(
+            t.name,
+            t.kind,
+            t.processor,
+            format_hz(t.clock_hz),
+            format_bytes(t.flash_bytes),
+            format_bytes(t.ram_bytes),
+        )
+    return table
+
+
+def _display(field: str, value: object) -> str:
+    if field == "clock_hz":
+        return f"{format_hz(value)} ({value})"
+    if field.endswith("_bytes"):
+        return f"{format_bytes(value)} ({value})"
+    return str(value)
+
+
+def target_details(target: Target) -> Group:
+    """Every field of one target with the source of its value.
+
+    Example:
+        >>> from rich.console import Console
+        >>> from edgedistill import targets
+        >>> Console(width=200).print(target_details(targets.get("pixel-4")))  # doctest: +SKIP
+    """
+    header = Text.assemble((target.title, "bold"), f"\n{target.path}")
+    table = Table(show_header=True, box=None, pad_edge=False)
+    table.add_column("field", style="cyan", no_wrap=True)
+    table.add_column("value", no_wrap=True)
+    table.add_column("source", overflow="fold")
+    data = target.to_dict()
+    lat = data.pop("latency")
+    rows = [(k, v) for k, v in data.items() if k not in ("sources", "path")]
+    rows += [(f"latency.cycles_per_mac.{k}", v) for k, v in lat.pop("cycles_per_mac").items()]
+    rows += [(f"latency.{k}", v) for k, v in lat.items()]
+    for field, value in rows:
+        table.add_row(field, _display(field, value), target.sources.get(field, ""))
+    return Group(header, table)

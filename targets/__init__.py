@@ -1,0 +1,1 @@
+"""Built-in hardware target definitions (*.yaml), shipped as edgedistill.targets.builtin."""

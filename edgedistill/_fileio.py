@@ -78,3 +78,28 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, force: bool = False
 def write_text_atomic(path: str | os.PathLike, text: str, force: bool = False) -> Path:
     """Writes ``text`` (UTF-8) to ``path`` through a temporary file."""
     return write_bytes_atomic(path, text.encode("utf-8"), force=force)
+
+
+@contextlib.contextmanager
+def replacing_dir(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Yields ``path`` itself, emptied, for a multi-stage run that writes under it.
+
+    Each stage writes its own sub-directory atomically (:func:`output_dir`);
+    this keeps the whole run all-or-nothing: a previous ``path`` (``force``
+    only) is moved aside and restored if the run fails, removed if it succeeds.
+    """
+    path = check_output_dir(path, force)
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")
+        path.rename(old)
+    path.mkdir(parents=True)
+    try:
+        yield path
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        if old is not None:
+            old.rename(path)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

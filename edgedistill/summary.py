@@ -1,0 +1,127 @@
+"""Readable summaries of stage results: rich tables for the terminal, Markdown for files."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:.1f} KiB"
+
+
+def distill_table(result) -> Table:
+    """Teacher, distilled student and from-scratch student, side by side."""
+    table = Table(title=f"Distillation on {result.data['name']} (test split)")
+    for column in ("model", "parameters", "test accuracy"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    table.add_row("teacher", f"{result.teacher_params:,}", _pct(result.teacher_accuracy))
+    kind = "student (distilled" + (", QAT)" if result.qat else ")")
+    table.add_row(kind, f"{result.student_params:,}", _pct(result.student_accuracy))
+    if result.scratch_accuracy is not None:
+        table.add_row("student (from scratch)", f"{result.student_params:,}",
+                      _pct(result.scratch_accuracy))
+    table.caption = (
+        f"{result.size_ratio:.0f}x fewer parameters · T={result.temperature:g} "
+        f"alpha={result.alpha:g} · {result.epochs} epochs · saved in {result.out_dir}"
+    )
+    return table
+
+
+def conversion_table(result) -> Table:
+    """Keras vs .tflite accuracy and agreement on the test split."""
+    table = Table(title=f"{result.mode} TFLite: {result.tflite_path}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("size", _kib(result.tflite_bytes))
+    table.add_row("Keras accuracy", _pct(result.keras_accuracy))
+    table.add_row("TFLite accuracy (LiteRT)", _pct(result.tflite_accuracy))
+    table.add_row("top-1 agreement", _pct(result.agreement))
+    table.add_row("test samples", str(result.test_samples))
+    if result.micro:
+        table.add_row("TFLM arena (measured + margin)",
+                      _kib(result.micro["arena"]["recommended_bytes"]))
+    return table
+
+
+def micro_table(bundle) -> Table:
+    """What a TensorFlow Lite Micro bundle holds."""
+    d = bundle.to_dict()
+    table = Table(title=f"TFLite Micro bundle: {d['out_dir']}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    arena = d["arena"]
+    table.add_row("model", _kib(d["model_bytes"]))
+    table.add_row("operators", ", ".join(d["ops"]))
+    table.add_row("arena measured", f"{arena['measured_bytes']:,} B")
+    table.add_row("arena margin", f"{arena['margin_bytes']:,} B")
+    table.add_row("arena to allocate", f"{arena['recommended_bytes']:,} B")
+    return table
+
+
+def pipeline_tables(result) -> list:
+    """Everything ``quickstart`` prints at the end."""
+    from edgedistill.profile.report import to_rich
+
+    stages = Table(title="Seconds per stage")
+    for name in result.seconds:
+        stages.add_column(name, justify="right")
+    stages.add_row(*(f"{s:.1f}" for s in result.seconds.values()))
+    return [
+        distill_table(result.distill),
+        _int8_table(result),
+        *to_rich(result.profile),
+        stages,
+        f"Reports: {result.out_dir}/report.json, {result.out_dir}/report.md",
+    ]
+
+
+def _int8_table(result) -> Table:
+    table = Table(title="int8 TFLite (full-integer), checked with LiteRT on the test split")
+    for column in ("model", "bytes", "Keras accuracy", "int8 accuracy", "agreement"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, conv in (("distilled student", result.student), ("from-scratch student",
+                                                                 result.scratch)):
+        table.add_row(name, f"{conv.tflite_bytes:,}", _pct(conv.keras_accuracy),
+                      _pct(conv.tflite_accuracy), _pct(conv.agreement))
+    return table
+
+
+def pipeline_markdown(result) -> str:
+    """report.md of ``quickstart``: distillation, conversion, profile."""
+    from edgedistill.profile.report import to_markdown
+
+    d, s, b = result.distill, result.student, result.scratch
+    lines = [
+        "# edgedistill report",
+        "",
+        f"Data: {d.data['name']} ({d.data['train_samples']} train, {d.data['val_samples']} "
+        f"validation, {d.data['test_samples']} test samples).",
+        "",
+        "## Distillation",
+        "",
+        "| model | parameters | test accuracy (Keras) | int8 test accuracy | int8 bytes |",
+        "|---|---:|---:|---:|---:|",
+        f"| teacher | {d.teacher_params:,} | {_pct(d.teacher_accuracy)} | — | — |",
+        f"| student, distilled{' + QAT' if d.qat else ''} | {d.student_params:,} | "
+        f"{_pct(d.student_accuracy)} | {_pct(s.tflite_accuracy)} | {s.tflite_bytes:,} |",
+        f"| student, from scratch | {d.student_params:,} | {_pct(d.scratch_accuracy)} | "
+        f"{_pct(b.tflite_accuracy)} | {b.tflite_bytes:,} |",
+        "",
+        f"Temperature {d.temperature:g}, alpha {d.alpha:g}, {d.epochs} epochs, batch "
+        f"{d.batch_size}, seed {d.seed}. The student has {d.size_ratio:.0f}x fewer parameters.",
+        f"int8 vs Keras top-1 agreement: {_pct(s.agreement)} (distilled), "
+        f"{_pct(b.agreement)} (from scratch).",
+        "",
+        "## Seconds per stage",
+        "",
+        "| " + " | ".join(result.seconds) + " |",
+        "|" + "---:|" * len(result.seconds),
+        "| " + " | ".join(f"{v:.1f}" for v in result.seconds.values()) + " |",
+        "",
+        to_markdown(result.profile),
+    ]
+    return "\n".join(lines) + "\n"

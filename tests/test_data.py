@@ -1,0 +1,99 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from edgedistill.data import FASHION_MNIST_DIR, load_dataset
+from edgedistill.errors import EdgeDistillError
+
+
+def test_digits_splits_are_seeded_and_disjoint():
+    a, b = load_dataset("digits", seed=3), load_dataset("digits", seed=3)
+    assert a.input_shape == (8, 8, 1) and a.num_classes == 10
+    assert len(a.x_train) + len(a.x_val) + len(a.x_test) == 1797
+    np.testing.assert_array_equal(a.y_val, b.y_val)
+    assert 0.0 <= a.x_train.min() and a.x_train.max() <= 1.0
+    assert a.val_source == "split"
+
+
+def _write_idx(path, array):
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_reads_idx_files_from_a_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (50, 28, 28)))
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, 50))
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (20, 28, 28)))
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 20))
+    data = load_dataset(f"fashion-mnist:{tmp_path}")
+    assert data.input_shape == (28, 28, 1)
+    assert len(data.x_train) + len(data.x_val) == 50 and len(data.x_test) == 20
+    assert data.x_train.max() <= 1.0
+
+
+def test_fashion_mnist_truncated_idx_is_a_clear_error(tmp_path):
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">BBBB3I", 0, 0, 8, 3, 50, 28, 28) + b"\0" * 100)
+    with pytest.raises(EdgeDistillError, match="truncated IDX"):
+        load_dataset(f"fashion-mnist:{tmp_path}")
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
+def test_fashion_mnist_from_debian_package():
+    data = load_dataset("fashion-mnist")
+    assert len(data.x_test) == 10000 and data.num_classes == 10
+
+
+def test_npz_with_and_without_validation(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = dict(
+        x_train=rng.random((40, 4, 4, 1)), y_train=rng.integers(0, 3, 40),
+        x_test=rng.random((10, 4, 4, 1)), y_test=rng.integers(0, 3, 10),
+    )
+    np.savez(tmp_path / "a.npz", **arrays)
+    data = load_dataset(tmp_path / "a.npz")
+    assert data.val_source == "split" and len(data.x_val) == 4
+    np.savez(tmp_path / "b.npz", **arrays, x_val=rng.random((5, 4, 4, 1)),
+             y_val=rng.integers(0, 3, 5))
+    data = load_dataset(tmp_path / "b.npz")
+    assert data.val_source == "given" and len(data.x_val) == 5 and len(data.x_train) == 40
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        (dict(x_train=np.zeros((4, 2)), y_train=np.zeros(4, int)), "missing arrays x_test, y_test"),
+        (dict(x_train=np.zeros((4, 2)), y_train=np.zeros((4, 3)), x_test=np.zeros((2, 2)),
+              y_test=np.zeros(2, int)), "y_train must be a 1-D array"),
+        (dict(x_train=np.zeros((4, 2)), y_train=np.zeros(3, int), x_test=np.zeros((2, 2)),
+              y_test=np.zeros(2, int)), "x_train has 4 samples"),
+        (dict(x_train=np.zeros((4, 2)), y_train=np.zeros(4, int), x_test=np.zeros((2, 3)),
+              y_test=np.zeros(2, int)), "different input shapes"),
+    ],
+)
+def test_bad_npz_names_the_array(tmp_path, arrays, message):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(EdgeDistillError, match=message):
+        load_dataset(tmp_path / "bad.npz")
+
+
+def test_unknown_data_and_missing_npz(tmp_path):
+    with pytest.raises(EdgeDistillError, match="unknown data"):
+        load_dataset("imagenet")
+    with pytest.raises(EdgeDistillError, match="no such file"):
+        load_dataset(tmp_path / "nope.npz")
+
+
+def test_check_fits_rejects_shape_and_labels():
+    data = load_dataset("digits")
+    data.check_fits((None, 8, 8, 1), 10, "m")
+    with pytest.raises(EdgeDistillError, match=r"expects \(28, 28, 1\)"):
+        data.check_fits((None, 28, 28, 1), 10, "m")
+    with pytest.raises(EdgeDistillError, match="labels go up to 9 but m has 5 outputs"):
+        data.check_fits((None, 8, 8, 1), 5, "m")

@@ -77,7 +77,7 @@ def _distill_options(f):
                      help="Epochs to train a zoo teacher [default: --epochs]."),
         click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
                      help="Batch size for training and evaluation."),
-        click.option("--learning-rate", type=float, default=2e-3, show_default=True,
+        click.option("--learning-rate", type=float, default=5e-3, show_default=True,
                      help="Adam learning rate."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seeds data splits, weights and shuffling."),

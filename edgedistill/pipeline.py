@@ -54,7 +54,7 @@ def run_pipeline(
     epochs: int = 20,
     teacher_epochs: int | None = None,
     batch_size: int = 64,
-    learning_rate: float = 2e-3,
+    learning_rate: float = 5e-3,
     seed: int = 0,
     force: bool = False,
     progress: Progress | None = None,

@@ -115,7 +115,7 @@ def distill(
     epochs: int = 20,
     teacher_epochs: int | None = None,
     batch_size: int = 64,
-    learning_rate: float = 2e-3,
+    learning_rate: float = 5e-3,
     seed: int = 0,
     qat: bool = False,
     scratch_baseline: bool = True,

@@ -1,0 +1,180 @@
+"""The command line, end to end on digits, and every bad input it must refuse."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import mlperf_model
+from edgedistill.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def assert_clean_error(result, *fragments):
+    """Exit code 2, one line on stderr, no traceback, and the words that help."""
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory):
+    out = tmp_path_factory.mktemp("qs") / "run"
+    result = run("quickstart", "--out", out, "--epochs", 2, "--teacher-epochs", 2)
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+def test_quickstart_runs_the_whole_pipeline(quickstart):
+    out, result = quickstart
+    for stage in ("▶ teacher", "▶ distill", "▶ scratch", "▶ convert", "▶ micro", "▶ profile"):
+        assert stage in result.stderr
+    assert "distill epoch 2/2" in result.stderr
+    report = json.loads((out / "report.json").read_text())
+    distilled = report["distill"]
+    assert distilled["qat"] and distilled["size_ratio"] >= 10
+    assert report["student"]["mode"] == "int8" and report["student"]["agreement"] > 0.8
+    targets = {t["target"]["name"] for t in report["profile"]["targets"]}
+    assert {"nucleo-l4r5zi", "nano-33-ble-sense", "esp32-s3-devkitc-1", "raspberry-pi-4",
+            "pixel-4"} <= targets
+    assert report["profile"]["totals"]["ram_source"] == "measured"
+    for name in ("model_data.cc", "model_data.h", "op_resolver.h", "manifest.json"):
+        assert (out / "student-int8" / "micro" / name).is_file()
+    assert (out / "report.md").read_text().startswith("# edgedistill report")
+    assert "nucleo-l4r5zi" in result.stdout
+
+
+def test_quickstart_refuses_to_overwrite(quickstart):
+    out, _ = quickstart
+    before = sorted(p.name for p in out.iterdir())
+    assert_clean_error(run("quickstart", "--out", out), str(out), "--force")
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_each_stage_on_its_own(quickstart, tmp_path):
+    out, _ = quickstart
+    student = out / "distill" / "student.h5"
+    result = run("convert", student, "--data", "digits", "--out", tmp_path / "c",
+                 "--mode", "float32")
+    assert result.exit_code == 0, result.output
+    assert "top-1 agreement" in result.stdout
+    tflite = out / "student-int8" / "model.tflite"
+    result = run("micro", tflite, "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m" / "op_resolver.h").is_file()
+    result = run("profile", tflite, "--target", "nucleo-l4r5zi", "--bundle", tmp_path / "m",
+                 "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert report["totals"]["ram_bytes"] == manifest["arena"]["recommended_bytes"]
+    result = run("profile", tflite, "--format", "md")
+    assert result.exit_code == 0 and "|" in result.stdout
+
+
+def test_help_explains_every_option():
+    for command in ("distill", "convert", "micro", "profile", "quickstart"):
+        result = run(command, "--help")
+        assert result.exit_code == 0
+        assert "--" in result.stdout
+    assert "--temperature" in run("distill", "--help").stdout
+
+
+def test_targets_list_and_show():
+    result = run("targets", "list")
+    assert result.exit_code == 0 and "nucleo-l4r5zi" in result.stdout
+    result = run("targets", "show", "nucleo-l4r5zi")
+    assert result.exit_code == 0 and "datasheet" in result.stdout.lower()
+
+
+# Bad input: one line, exit code 2, nothing written.
+
+
+def test_missing_files(tmp_path):
+    assert_clean_error(run("profile", tmp_path / "nope.tflite"), "nope.tflite")
+    assert_clean_error(run("micro", tmp_path / "nope.tflite", "--out", tmp_path / "m"),
+                       "nope.tflite")
+    assert_clean_error(run("convert", tmp_path / "nope.h5", "--data", "digits", "--out",
+                           tmp_path / "c"), "nope.h5")
+    assert_clean_error(run("distill", "--teacher", tmp_path / "t.h5", "--student",
+                           "student-cnn", "--data", "digits", "--out", tmp_path / "d"), "t.h5")
+    assert_clean_error(run("convert", tmp_path / "nope.h5", "--data", tmp_path / "d.npz",
+                           "--out", tmp_path / "c"), "d.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_files_that_are_not_models(tmp_path):
+    text = tmp_path / "notes.tflite"
+    text.write_text("these are my notes, not a model\n")
+    assert_clean_error(run("profile", text), "notes.tflite")
+    assert_clean_error(run("micro", text, "--out", tmp_path / "m"), "notes.tflite")
+    data = mlperf_model("kws_ref_model.tflite").read_bytes()
+    truncated = tmp_path / "cut.tflite"
+    truncated.write_bytes(data[: len(data) // 2])
+    assert_clean_error(run("profile", truncated), "cut.tflite")
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    from edgedistill._tf import keras
+
+    k = keras()
+    folder = tmp_path_factory.mktemp("models")
+    for name, classes in (("ten", 10), ("three", 3)):
+        model = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Flatten(),
+                              k.layers.Dense(classes)])
+        model.save(folder / f"{name}.h5")
+    return folder
+
+
+def test_teacher_and_student_output_shapes_differ(tiny_models, tmp_path):
+    result = run("distill", "--teacher", tiny_models / "ten.h5", "--student",
+                 tiny_models / "three.h5", "--data", "digits", "--out", tmp_path / "d")
+    assert_clean_error(result, "output shapes differ")
+    assert not (tmp_path / "d").exists()
+
+
+def test_data_that_does_not_fit_the_model(tiny_models, tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "small.npz", x_train=rng.random((20, 4, 4, 1)),
+             y_train=rng.integers(0, 10, 20), x_test=rng.random((5, 4, 4, 1)),
+             y_test=rng.integers(0, 10, 5))
+    result = run("convert", tiny_models / "ten.h5", "--data", tmp_path / "small.npz",
+                 "--out", tmp_path / "c")
+    assert_clean_error(result, "small.npz", "(4, 4, 1)", "(8, 8, 1)")
+    np.savez(tmp_path / "labels.npz", x_train=rng.random((20, 8, 8, 1)),
+             y_train=rng.integers(0, 12, 20), x_test=rng.random((5, 8, 8, 1)),
+             y_test=rng.integers(0, 3, 5))
+    result = run("distill", "--teacher", tiny_models / "three.h5", "--student",
+                 tiny_models / "three.h5", "--data", tmp_path / "labels.npz", "--out",
+                 tmp_path / "d")
+    assert_clean_error(result, "labels.npz", "3 outputs")
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+
+
+def test_unknown_target_lists_the_known_ones():
+    tflite = mlperf_model("ad01_int8.tflite")
+    result = run("profile", tflite, "--target", "pdp-11")
+    assert_clean_error(result, "pdp-11", "nucleo-l4r5zi", "raspberry-pi-4")
+
+
+def test_out_exists_and_is_not_empty(tiny_models, tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    for args in (
+        ("convert", tiny_models / "ten.h5", "--data", "digits", "--out", out),
+        ("micro", mlperf_model("ad01_int8.tflite"), "--out", out),
+        ("distill", "--teacher", "teacher-mlp", "--student", "student-mlp", "--data", "digits",
+         "--out", out),
+    ):
+        assert_clean_error(run(*args), str(out), "--force")
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]

@@ -1,0 +1,199 @@
+"""Render a :class:`~edgedistill.profile.ProfileReport` as JSON, Markdown or rich tables.
+
+Units are the ones people read: bytes as B / KiB / MiB, MACs as kMAC / MMAC /
+GMAC, latency in ms. Large models show only their top operators by MACs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from edgedistill.profile import ProfileReport
+
+MAX_OPS_SHOWN = 30
+
+
+def fmt_bytes(n: int) -> str:
+    """Bytes in B, KiB or MiB (binary units); negative values keep their sign.
+
+    Example:
+        >>> fmt_bytes(53936), fmt_bytes(512), fmt_bytes(3 * 1024 * 1024)
+        ('52.7 KiB', '512 B', '3.00 MiB')
+    """
+    sign, n = ("-" if n < 0 else ""), abs(n)
+    if n < 1024:
+        return f"{sign}{n} B"
+    if n < 1024 * 1024:
+        return f"{sign}{n / 1024:.1f} KiB"
+    if n < 1024 ** 3:
+        return f"{sign}{n / 1024 ** 2:.2f} MiB"
+    return f"{sign}{n / 1024 ** 3:.2f} GiB"
+
+
+def fmt_macs(n: int) -> str:
+    """Multiply-accumulates in MAC, kMAC, MMAC or GMAC.
+
+    Example:
+        >>> fmt_macs(2656768), fmt_macs(768), fmt_macs(0)
+        ('2.66 MMAC', '768 MAC', '0')
+    """
+    if n == 0:
+        return "0"
+    for scale, unit in ((1e9, "GMAC"), (1e6, "MMAC"), (1e3, "kMAC")):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} MAC"
+
+
+def fmt_ms(ms: float) -> str:
+    """Milliseconds with three significant digits.
+
+    Example:
+        >>> fmt_ms(181.93), fmt_ms(0.0123), fmt_ms(1234.5)
+        ('182 ms', '0.0123 ms', '1234 ms')
+    """
+    if ms >= 100:
+        return f"{ms:.0f} ms"
+    return f"{ms:.3g} ms"
+
+
+def to_json(report: ProfileReport) -> str:
+    """The report as indented JSON (``report.to_dict()``).
+
+    Example:
+        >>> import json
+        >>> json.loads(to_json(report))["totals"]["macs"]  # doctest: +SKIP
+        2656768
+    """
+    return json.dumps(report.to_dict(), indent=2)
+
+
+def _ram_note(report: ProfileReport) -> str:
+    t = report.totals
+    if t.ram_source == "measured":
+        return "measured TFLite Micro arena"
+    return "estimated activation arena; TFLM's own state (3-30 KiB) comes on top"
+
+
+def _summary_rows(report: ProfileReport) -> list[tuple[str, str]]:
+    m, t = report.model, report.totals
+    io = [(f"input {s.name}", f"{list(s.shape)} {s.dtype}") for s in m.inputs]
+    io += [(f"output {s.name}", f"{list(s.shape)} {s.dtype}") for s in m.outputs]
+    return [
+        ("model", m.path), ("sha256", m.sha256[:16] + "…"), *io,
+        ("operators", f"{m.op_count} ({', '.join(m.opcodes)})"),
+        ("MACs", fmt_macs(t.macs)),
+        ("parameters", fmt_bytes(t.param_bytes)),
+        ("flash (model file)", fmt_bytes(t.flash_bytes)),
+        ("RAM", f"{fmt_bytes(t.ram_bytes)} — {_ram_note(report)}"),
+    ]
+
+
+def _shown_ops(report: ProfileReport) -> tuple[list[int], str]:
+    """Indices of the ops to show and a caption saying what was left out."""
+    indices = list(range(len(report.ops)))
+    if len(indices) <= MAX_OPS_SHOWN:
+        return indices, ""
+    top = sorted(indices, key=lambda i: -report.ops[i].macs)[:MAX_OPS_SHOWN]
+    return sorted(top), (f"top {MAX_OPS_SHOWN} of {len(indices)} operators by MACs; "
+                         "the JSON output lists all")
+
+
+def _target_rows(report: ProfileReport) -> list[list[str]]:
+    return [[fit.target, fit.kind, fmt_ms(fit.latency_ms), fit.verdict,
+             fmt_bytes(fit.flash_headroom_bytes), fmt_bytes(fit.ram_headroom_bytes)]
+            for fit in report.targets]
+
+
+_TARGET_HEADER = ["target", "kind", "latency (est.)", "verdict", "flash headroom", "RAM headroom"]
+
+
+def _op_header(report: ProfileReport) -> list[str]:
+    header = ["#", "op", "kind", "dtype", "MACs", "% MACs", "params", "activations"]
+    if report.targets:
+        header.append(f"ms on {report.targets[0].target}")
+    return header
+
+
+def _op_rows(report: ProfileReport, indices: list[int]) -> list[list[str]]:
+    total = report.totals.macs or 1
+    rows = []
+    for i in indices:
+        op = report.ops[i]
+        row = [str(op.index), op.opcode, op.kind, op.dtype, fmt_macs(op.macs),
+               f"{100 * op.macs / total:.1f}", fmt_bytes(op.param_bytes),
+               fmt_bytes(op.activation_bytes)]
+        if report.targets:
+            row.append(fmt_ms(report.targets[0].per_op_ms[i]))
+        rows.append(row)
+    return rows
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    return "\n".join([line(header), line(["---"] * len(header)), *map(line, rows)])
+
+
+def to_markdown(report: ProfileReport) -> str:
+    """The report as Markdown: a summary, a per-target table and a per-op table.
+
+    Example:
+        >>> print(to_markdown(report))  # doctest: +SKIP
+        # Profile of kws_ref_model.tflite
+        ...
+    """
+    name = report.model.path.replace("\\", "/").rsplit("/", 1)[-1]
+    parts = [f"# Profile of {name}", "",
+             _md_table(["", "value"], [[k, v] for k, v in _summary_rows(report)]), ""]
+    if report.targets:
+        parts += ["## Targets", "", _md_table(_TARGET_HEADER, _target_rows(report)), "",
+                  "Latency is an analytic estimate (edgedistill/profile/latency.py); "
+                  "headroom is what is left after the model and the target's reserved bytes.",
+                  ""]
+    indices, caption = _shown_ops(report)
+    parts += ["## Operators", ""]
+    if caption:
+        parts += [f"_{caption}._", ""]
+    parts += [_md_table(_op_header(report), _op_rows(report, indices)), ""]
+    return "\n".join(parts)
+
+
+def _rich_table(title: str, header: list[str], rows: list[list[str]], caption: str = "",
+                numeric_from: int = 0) -> Table:
+    table = Table(title=title, caption=caption or None, title_justify="left")
+    for i, h in enumerate(header):
+        table.add_column(h, justify="right" if i >= numeric_from else "left")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def to_rich(report: ProfileReport) -> tuple:
+    """Rich renderables for a terminal: summary, per-target table, per-op table.
+
+    Example:
+        >>> from rich.console import Console
+        >>> for renderable in to_rich(report):  # doctest: +SKIP
+        ...     Console().print(renderable)
+    """
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column()
+    for key, value in _summary_rows(report):
+        summary.add_row(key, value)
+    out: list = [Group(Text(f"Profile of {report.model.path}", style="bold"), summary)]
+    if report.targets:
+        targets = _rich_table("Targets", _TARGET_HEADER, [], numeric_from=2)
+        for fit, row in zip(report.targets, _target_rows(report), strict=True):
+            style = "green" if fit.fits else "red"
+            targets.add_row(*row[:3], Text(row[3], style=style), *row[4:])
+        out.append(targets)
+    indices, caption = _shown_ops(report)
+    out.append(_rich_table("Operators", _op_header(report), _op_rows(report, indices),
+                           caption=caption, numeric_from=4))
+    return tuple(out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -35,30 +36,30 @@ def fmt_bytes(n: int) -> str:
 
 
 def fmt_macs(n: int) -> str:
-    """Multiply-accumulates in MAC, kMAC, MMAC or GMAC.
+    """Multiply-accumulates in MAC, kMAC, MMAC or GMAC, three significant digits.
 
     Example:
-        >>> fmt_macs(2656768), fmt_macs(768), fmt_macs(0)
-        ('2.66 MMAC', '768 MAC', '0')
+        >>> fmt_macs(2656768), fmt_macs(320000), fmt_macs(768), fmt_macs(0)
+        ('2.66 MMAC', '320 kMAC', '768 MAC', '0')
     """
     if n == 0:
         return "0"
     for scale, unit in ((1e9, "GMAC"), (1e6, "MMAC"), (1e3, "kMAC")):
         if n >= scale:
-            return f"{n / scale:.2f} {unit}"
+            return f"{n / scale:.3g} {unit}"
     return f"{n} MAC"
 
 
 def fmt_ms(ms: float) -> str:
-    """Milliseconds with three significant digits.
+    """Milliseconds: three significant digits, two below 1 ms.
 
     Example:
-        >>> fmt_ms(181.93), fmt_ms(0.0123), fmt_ms(1234.5)
-        ('182 ms', '0.0123 ms', '1234 ms')
+        >>> fmt_ms(181.93), fmt_ms(2.345), fmt_ms(0.00417), fmt_ms(1234.5)
+        ('182 ms', '2.35 ms', '0.0042 ms', '1234 ms')
     """
     if ms >= 100:
         return f"{ms:.0f} ms"
-    return f"{ms:.3g} ms"
+    return f"{ms:.3g} ms" if ms >= 1 else f"{ms:.2g} ms"
 
 
 def to_json(report: ProfileReport) -> str:
@@ -112,20 +113,21 @@ def _target_rows(report: ProfileReport) -> list[list[str]]:
 _TARGET_HEADER = ["target", "kind", "latency (est.)", "verdict", "flash headroom", "RAM headroom"]
 
 
-def _op_header(report: ProfileReport) -> list[str]:
-    header = ["#", "op", "kind", "dtype", "MACs", "% MACs", "params", "activations"]
+def _op_header(report: ProfileReport, kind: bool = True) -> list[str]:
+    header = ["#", "op", *(["kind"] if kind else []), "dtype", "MACs", "% MACs", "params",
+              "activations"]
     if report.targets:
         header.append(f"ms on {report.targets[0].target}")
     return header
 
 
-def _op_rows(report: ProfileReport, indices: list[int]) -> list[list[str]]:
+def _op_rows(report: ProfileReport, indices: list[int], kind: bool = True) -> list[list[str]]:
     total = report.totals.macs or 1
     rows = []
     for i in indices:
         op = report.ops[i]
-        row = [str(op.index), op.opcode, op.kind, op.dtype, fmt_macs(op.macs),
-               f"{100 * op.macs / total:.1f}", fmt_bytes(op.param_bytes),
+        row = [str(op.index), op.opcode, *([op.kind] if kind else []), op.dtype,
+               fmt_macs(op.macs), f"{100 * op.macs / total:.1f}", fmt_bytes(op.param_bytes),
                fmt_bytes(op.activation_bytes)]
         if report.targets:
             row.append(fmt_ms(report.targets[0].per_op_ms[i]))
@@ -165,9 +167,10 @@ def to_markdown(report: ProfileReport) -> str:
 
 def _rich_table(title: str, header: list[str], rows: list[list[str]], caption: str = "",
                 numeric_from: int = 0) -> Table:
-    table = Table(title=title, caption=caption or None, title_justify="left")
+    table = Table(title=title, caption=caption or None, title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for i, h in enumerate(header):
-        table.add_column(h, justify="right" if i >= numeric_from else "left")
+        table.add_column(h, justify="right" if i >= numeric_from else "left", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     return table
@@ -188,12 +191,20 @@ def to_rich(report: ProfileReport) -> tuple:
         summary.add_row(key, value)
     out: list = [Group(Text(f"Profile of {report.model.path}", style="bold"), summary)]
     if report.targets:
-        targets = _rich_table("Targets", _TARGET_HEADER, [], numeric_from=2)
+        # Short headers keep the table within an 80-column terminal.
+        targets = _rich_table("Targets (latency is an estimate)",
+                              ["target", "kind", "latency", "verdict", "flash left", "RAM left"],
+                              [], numeric_from=2)
         for fit, row in zip(report.targets, _target_rows(report), strict=True):
             style = "green" if fit.fits else "red"
             targets.add_row(*row[:3], Text(row[3], style=style), *row[4:])
         out.append(targets)
     indices, caption = _shown_ops(report)
-    out.append(_rich_table("Operators", _op_header(report), _op_rows(report, indices),
-                           caption=caption, numeric_from=4))
+    # The kind column repeats the op name's information; terminals are narrow.
+    title = f"Operators (ms on {report.targets[0].target})" if report.targets else "Operators"
+    header = ["#", "op", "dtype", "MACs", "%", "params", "act."][: len(_op_header(report)) - 1]
+    header += ["ms"] if report.targets else []
+    out.append(_rich_table(title, header,
+                           _op_rows(report, indices, kind=False),
+                           caption=caption, numeric_from=3))
     return tuple(out)

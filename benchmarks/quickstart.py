@@ -1,0 +1,114 @@
+"""Runs the quickstart pipeline for several seeds and records medians in RESULTS.md.
+
+Measures, per seed: teacher accuracy; distilled student float (QAT Keras) and
+int8 (LiteRT) accuracy; from-scratch student int8 accuracy; bytes of each
+model; the measured TFLite Micro arena; seconds per stage. All accuracies are
+on the digits test split (360 samples). Runs happen one after another in one
+process, so the seeds share the machine's noise.
+
+Usage (from the repository root):
+    python benchmarks/quickstart.py [--seeds 3] [--epochs 20] [--data digits]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "RESULTS.md"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def run_once(out: Path, data: str, epochs: int, seed: int) -> dict:
+    from edgedistill.convert import convert
+    from edgedistill.pipeline import run_pipeline
+
+    result = run_pipeline(out, data=data, epochs=epochs, seed=seed)
+    teacher = convert(result.distill.teacher_path, data, out / "teacher-float32",
+                      mode="float32", seed=seed)
+    return {
+        "teacher accuracy": result.distill.teacher_accuracy,
+        "student float accuracy (QAT Keras)": result.distill.student_accuracy,
+        "student int8 accuracy": result.student.tflite_accuracy,
+        "scratch float accuracy (QAT Keras)": result.distill.scratch_accuracy,
+        "scratch int8 accuracy": result.scratch.tflite_accuracy,
+        "teacher bytes (float32 .tflite)": teacher.tflite_bytes,
+        "student bytes (int8 .tflite)": result.student.tflite_bytes,
+        "scratch bytes (int8 .tflite)": result.scratch.tflite_bytes,
+        "TFLM arena bytes (measured)": result.student.micro["arena"]["measured_bytes"],
+        **{f"seconds: {k}": v for k, v in result.seconds.items()},
+    }
+
+
+def _fmt(key: str, value: float) -> str:
+    if "accuracy" in key:
+        return f"{100 * value:.2f}%"
+    if "bytes" in key:
+        return f"{int(value):,}"
+    return f"{value:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--data", default="digits")
+    args = parser.parse_args()
+
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(args.seeds):
+            print(f"seed {seed}...", file=sys.stderr, flush=True)
+            runs.append(run_once(Path(tmp) / f"seed{seed}", args.data, args.epochs, seed))
+
+    command = "python benchmarks/quickstart.py " + shlex.join(sys.argv[1:])
+    lines = [
+        f"## quickstart pipeline, {args.data}, {args.epochs} epochs, {args.seeds} seeds",
+        "",
+        f"- command: `{command.strip()}`",
+        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {_cpu_model()}, {os.cpu_count()} cores, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}",
+        f"- versions: tensorflow {version('tensorflow')}, tf-keras {version('tf-keras')}, "
+        f"tfmot {version('tensorflow-model-optimization')}, ai-edge-litert "
+        f"{version('ai-edge-litert')}, tflite-micro {version('tflite-micro')}",
+        "",
+        "| figure | median | " + " | ".join(f"seed {s}" for s in range(args.seeds)) + " |",
+        "|---|---:|" + "---:|" * args.seeds,
+    ]
+    for key in runs[0]:
+        values = [run[key] for run in runs]
+        lines.append(
+            f"| {key} | {_fmt(key, statistics.median(values))} | "
+            + " | ".join(_fmt(key, v) for v in values) + " |"
+        )
+    section = "\n".join(lines) + "\n"
+    header = "# Benchmark results\n\nNewest first. Each section says how to reproduce it.\n\n"
+    previous = RESULTS.read_text() if RESULTS.exists() else header
+    body = previous[len(header):] if previous.startswith(header) else previous
+    tmp_path = RESULTS.with_suffix(".md.partial")
+    tmp_path.write_text(header + section + "\n" + body)
+    tmp_path.replace(RESULTS)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()

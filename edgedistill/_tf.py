@@ -9,14 +9,22 @@ too. A user who already set the variable keeps their value.
 from __future__ import annotations
 
 import os
+import sys
+
+from edgedistill._native_log import native_stderr_discarded
 
 
 def tensorflow():
     """Imports and returns the ``tensorflow`` module with tf_keras as ``tf.keras``."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    with native_stderr_discarded():
+        import tensorflow as tf
 
+        # Device discovery logs a CUDA error on machines without a GPU; do it here, quietly.
+        tf.config.list_physical_devices()
     return tf
 
 

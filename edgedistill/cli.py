@@ -176,9 +176,10 @@ def _arena_from_bundle(bundle: str) -> int:
     try:
         return int(json.loads(manifest.read_text())["arena"]["recommended_bytes"])
     except FileNotFoundError:
-        raise EdgeDistillError(f"{manifest}: no such file; --bundle takes a bundle directory") from None
+        problem = "no such file; --bundle takes a TFLite Micro bundle directory"
     except (ValueError, KeyError, TypeError):
-        raise EdgeDistillError(f"{manifest}: no arena.recommended_bytes; rewrite the bundle") from None
+        problem = "holds no arena.recommended_bytes; write the bundle again"
+    raise EdgeDistillError(f"{manifest}: {problem}")
 
 
 @main.command()

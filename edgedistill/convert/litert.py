@@ -22,7 +22,13 @@ def predict(tflite_model: bytes, x: np.ndarray, batch_size: int = 256) -> np.nda
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=tflite_model, num_threads=1)
+    from edgedistill._native_log import native_stderr_discarded
+
+    with native_stderr_discarded():
+        return _predict(Interpreter(model_content=tflite_model, num_threads=1), x, batch_size)
+
+
+def _predict(interpreter, x: np.ndarray, batch_size: int) -> np.ndarray:
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
     in_scale, in_zero = inp["quantization"]

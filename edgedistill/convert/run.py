@@ -6,11 +6,13 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from edgedistill._fileio import check_output_dir, output_dir
+from edgedistill._native_log import native_stderr_discarded
 from edgedistill._tf import tensorflow
 from edgedistill.convert import litert, modes
 from edgedistill.data import Dataset, load_dataset
@@ -75,7 +77,10 @@ def convert_model(model, mode: str = "int8", representative: np.ndarray | None =
 
         converter.representative_dataset = samples
     try:
-        return converter.convert()
+        with native_stderr_discarded(), warnings.catch_warnings():
+            # int8 inputs get their scale from calibration, not from user statistics.
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+            return converter.convert()
     except Exception as e:  # The converter raises ConverterError and others with long logs.
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise EdgeDistillError(

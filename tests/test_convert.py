@@ -77,3 +77,12 @@ def test_bad_model_files(tmp_path, digits):
     with pytest.raises(EdgeDistillError, match="mode"):
         convert(tmp_path / "notes.h5", digits, tmp_path / "out", mode="int4")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_converter_sees_tf_keras():
+    """TF_USE_LEGACY_KERAS is set before TensorFlow loads, so tf.keras is Keras 2."""
+    import tf_keras
+
+    from edgedistill._tf import tensorflow
+
+    assert tensorflow().keras.Model is tf_keras.Model

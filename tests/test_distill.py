@@ -37,7 +37,8 @@ def test_logits_distillation_is_temperature_scaled_kl():
     expected = (p * (np.log(p) - np.log(q))).sum(-1) * temperature**2
     got = LogitsDistillation(temperature)(tf.constant(t), tf.constant(s)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5)
-    assert np.allclose(LogitsDistillation(temperature)(tf.constant(t), tf.constant(t)), 0, atol=1e-5)
+    same = LogitsDistillation(temperature)(tf.constant(t), tf.constant(t))
+    assert np.allclose(same, 0, atol=1e-5)
 
 
 def test_loss_registry_round_trip():
@@ -109,3 +110,16 @@ def test_distill_checks_data_against_the_models(tmp_path, digits):
     with pytest.raises(EdgeDistillError, match=r"wide.npz: inputs have shape \(4, 4, 1\)"):
         distill(tmp_path / "t.h5", "student-mlp", tmp_path / "wide.npz", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_distill_accepts_a_student_that_is_already_qat_wrapped(tmp_path, digits):
+    from edgedistill.compress import is_quantize_wrapped, quantize_student
+    from edgedistill.models import save_keras_model
+
+    student = quantize_student(_dense(10, "s"))
+    assert quantize_student(student) is student
+    save_keras_model(student, tmp_path / "qat.h5")
+    result = distill("teacher-mlp", tmp_path / "qat.h5", digits, tmp_path / "run", epochs=1,
+                     qat=True)
+    assert is_quantize_wrapped(load_keras_model(result.student_path))
+    assert is_quantize_wrapped(load_keras_model(result.scratch_path))

@@ -14,13 +14,19 @@ from __future__ import annotations
 from edgedistill._tf import tfmot
 from edgedistill.errors import EdgeDistillError
 
+_QAT_LAYERS = ("QuantizeLayer", "QuantizeWrapper", "QuantizeWrapperV2")
+
 
 def quantize_student(model):
     """Returns a QAT copy of ``model`` (tfmot ``quantize_model``; weights kept).
 
+    A model that already carries QAT wrappers is returned as it is.
+
     Raises:
         EdgeDistillError: a layer tfmot cannot quantize, named in the message.
     """
+    if is_quantize_wrapped(model):
+        return model
     try:
         return tfmot().quantization.keras.quantize_model(model)
     except (ValueError, RuntimeError, TypeError) as e:
@@ -34,6 +40,4 @@ def quantize_student(model):
 
 def is_quantize_wrapped(model) -> bool:
     """True when ``model`` carries tfmot's QAT wrappers."""
-    return any(type(layer).__name__ == "QuantizeWrapperV2" for layer in model.layers) or any(
-        type(layer).__name__ == "QuantizeLayer" for layer in model.layers
-    )
+    return any(type(layer).__name__ in _QAT_LAYERS for layer in model.layers)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from edgedistill import zoo
 from edgedistill._fileio import check_output_dir, output_dir
-from edgedistill._tf import keras
+from edgedistill._tf import keras, tfmot
 from edgedistill.compress import quantize_student
 from edgedistill.data import Dataset, load_dataset
 from edgedistill.distill.distiller import Distiller
@@ -216,7 +216,8 @@ def distill(
             progress.stage("scratch", f"{student} on hard labels only, same epochs")
             started = time.perf_counter()
             k.utils.set_random_seed(seed)
-            scratch = k.models.clone_model(float_student)
+            with tfmot().quantization.keras.quantize_scope():
+                scratch = k.models.clone_model(float_student)
             if qat:
                 scratch = quantize_student(scratch)
             _fit_hard_labels(

@@ -1,0 +1,140 @@
+"""Runs ``edgedistill.micro._probe`` in a child process and reads its log."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgedistill.errors import EdgeDistillError
+from edgedistill.tflite_file import TFLiteModel, parse_tflite, read_tflite
+
+# The slowest MLPerf Tiny model needs well under a second per child; a child
+# that takes this long is stuck, not busy.
+CHILD_TIMEOUT_S = 300
+
+
+def load_model(model) -> tuple[bytes, TFLiteModel]:
+    """The bytes and parsed header of a .tflite given as bytes or a path."""
+    if isinstance(model, bytes | bytearray | memoryview):
+        data = bytes(model)
+        return data, parse_tflite(data)
+    parsed = read_tflite(model)
+    return Path(model).read_bytes(), parsed
+
+
+def sample_inputs(model: TFLiteModel, given=None, seed: int = 0) -> list[np.ndarray]:
+    """One array per model input: ``given`` checked against the model, or random.
+
+    Random inputs span the whole range of 8- and 16-bit integer types, [-1, 1)
+    for floats and [0, 16) for wider integers (often indices, where the full
+    range would be out of bounds), from a generator seeded with ``seed``.
+    """
+    tensors = [model.tensors[i] for i in model.inputs]
+    if given is not None:
+        arrays = [given] if isinstance(given, np.ndarray) else list(given)
+        if len(arrays) != len(tensors):
+            raise EdgeDistillError(
+                f"sample_input: {len(arrays)} array(s) for a model with {len(tensors)} input(s)")
+        for i, (x, t) in enumerate(zip(arrays, tensors, strict=True)):
+            if not isinstance(x, np.ndarray) or x.dtype.name != t.dtype or x.shape != t.shape:
+                got = f"{x.dtype.name} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
+                raise EdgeDistillError(
+                    f"sample_input[{i}]: {got} does not match input {t.name!r} "
+                    f"({t.dtype} {t.shape}); pass a numpy array of that dtype and shape")
+        return [np.ascontiguousarray(x) for x in arrays]
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for t in tensors:
+        try:
+            dtype = np.dtype(t.dtype)
+        except TypeError:
+            raise EdgeDistillError(f"{model.path}: input {t.name!r} has dtype {t.dtype}, "
+                                   "which TFLM cannot feed") from None
+        if dtype.kind == "f":
+            arrays.append(rng.uniform(-1.0, 1.0, size=t.shape).astype(dtype))
+        elif dtype.kind == "b":
+            arrays.append(rng.integers(0, 2, size=t.shape).astype(bool))
+        elif dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            lo, hi = (info.min, info.max) if dtype.itemsize <= 2 else (0, 15)
+            arrays.append(rng.integers(lo, hi, size=t.shape, dtype=dtype, endpoint=True))
+        else:
+            raise EdgeDistillError(
+                f"{model.path}: input {t.name!r} has dtype {t.dtype}, which TFLM cannot feed")
+    return arrays
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """What one child process reported."""
+
+    attempts: tuple[tuple[int, bool, str], ...]   # (arena, ok, error) per finished attempt
+    crashed_at: int | None                        # arena being tried when the child died
+    returncode: int
+    messages: str                                 # tflite-micro's own output
+
+
+class Workdir:
+    """A temporary directory holding the model and inputs the children read."""
+
+    def __init__(self, data: bytes, inputs: Sequence[np.ndarray]):
+        self._tmp = tempfile.TemporaryDirectory(prefix="edgedistill-micro-")
+        self.path = Path(self._tmp.name)
+        self.model = self.path / "model.tflite"
+        self.model.write_bytes(data)
+        self.inputs = self.path / "inputs.npz"
+        np.savez(self.inputs, **{f"input{i}": x for i, x in enumerate(inputs)})
+        self._runs = 0
+
+    def __enter__(self) -> Workdir:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._tmp.cleanup()
+
+    def run(self, task: str, **fields) -> ChildResult:
+        """Runs one child task; a crash of the child is reported, never raised."""
+        self._runs += 1
+        log = self.path / f"log{self._runs}.jsonl"
+        request = self.path / f"request{self._runs}.json"
+        request.write_text(json.dumps(
+            {"task": task, "model": str(self.model), "inputs": str(self.inputs),
+             "log": str(log), **fields}))
+        # The child imports this very package, installed or not.
+        package_root = str(Path(__file__).resolve().parents[2])
+        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path}
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "edgedistill.micro._probe", str(request)],
+                capture_output=True, text=True, errors="replace", timeout=CHILD_TIMEOUT_S, env=env)
+        except subprocess.TimeoutExpired:
+            raise EdgeDistillError(
+                f"tflite-micro did not finish a {task} within {CHILD_TIMEOUT_S} s; "
+                "the model is too large for a microcontroller bundle") from None
+        attempts, pending = [], None
+        for line in log.read_text().splitlines() if log.exists() else []:
+            entry = json.loads(line)
+            if "try" in entry:
+                pending = entry["try"]
+            else:
+                attempts.append((entry["arena"], entry["ok"], entry["error"]))
+                pending = None
+        return ChildResult(tuple(attempts), pending, proc.returncode, proc.stdout + proc.stderr)
+
+
+def tflm_message(messages: str) -> str:
+    """The first line of tflite-micro's output that says what went wrong."""
+    for line in messages.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("[RecordingMicroAllocator]", "INFO:")):
+            return line
+    return ""

@@ -1,0 +1,111 @@
+"""Child process that runs the tflite-micro interpreter for the parent.
+
+``python -m edgedistill.micro._probe REQUEST.json`` runs one task and appends
+JSON lines to the request's log file: ``{"try": n}`` before each arena size it
+attempts and ``{"arena": n, "ok": ...}`` after. tflite-micro can segfault when
+the arena is tiny, so the interpreter never runs in the parent process: a
+``try`` without its result tells the parent which size crashed.
+
+Tasks:
+    search: binary search for the smallest arena (multiple of ``ARENA_STEP``)
+        that allocates and invokes, from the state ``lo`` (fails) / ``hi``
+        (works, or null when none is known yet).
+    probe: each size in ``arenas``.
+    run: invoke at ``arenas[0]``, save the outputs of TFLM and of LiteRT
+        (reference and default kernels) to the ``outputs`` .npz file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ARENA_STEP = 16
+# First size tried: any model that fits a microcontroller fits in it, so a
+# failure here means TFLM cannot run the model rather than a small arena.
+GENEROUS_ARENA = 16 * 1024 * 1024
+
+
+def next_arena(lo: int, hi: int | None) -> int | None:
+    """The next size the search tries, or None when it is over.
+
+    ``lo`` is the largest size known to fail (0 at the start) and ``hi`` the
+    smallest known to work (None before the first success).
+    """
+    if hi is None:
+        return GENEROUS_ARENA if lo < GENEROUS_ARENA else None
+    if hi - lo <= ARENA_STEP:
+        return None
+    return max(lo + ARENA_STEP, (lo + hi) // 2 // ARENA_STEP * ARENA_STEP)
+
+
+def _interpreter(model: bytes, arena: int, inputs: list[np.ndarray]):
+    from tflite_micro.python.tflite_micro import runtime
+
+    try:
+        interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena)
+        for i, x in enumerate(inputs):
+            interpreter.set_input(x, i)
+        interpreter.invoke()
+    except (RuntimeError, ValueError) as e:
+        return None, str(e)
+    return interpreter, ""
+
+
+def _attempt(log, model: bytes, arena: int, inputs: list[np.ndarray]):
+    log.write(json.dumps({"try": arena}) + "\n")
+    log.flush()
+    interpreter, error = _interpreter(model, arena, inputs)
+    log.write(json.dumps({"arena": arena, "ok": interpreter is not None, "error": error}) + "\n")
+    log.flush()
+    return interpreter
+
+
+def _litert_outputs(model: bytes, inputs: list[np.ndarray], resolver: str) -> list[np.ndarray]:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(
+        model_content=model, experimental_op_resolver_type=getattr(OpResolverType, resolver))
+    interpreter.allocate_tensors()
+    for detail, x in zip(interpreter.get_input_details(), inputs, strict=True):
+        interpreter.set_tensor(detail["index"], x)
+    interpreter.invoke()
+    return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+
+
+def main(argv: list[str]) -> int:
+    """Runs the task described by the JSON file ``argv[1]``."""
+    request = json.loads(Path(argv[1]).read_text())
+    model = Path(request["model"]).read_bytes()
+    with np.load(request["inputs"]) as npz:
+        inputs = [npz[f"input{i}"] for i in range(len(npz.files))]
+    with open(request["log"], "a", encoding="utf-8") as log:
+        if request["task"] == "search":
+            lo, hi = request["lo"], request["hi"]
+            while (arena := next_arena(lo, hi)) is not None:
+                if _attempt(log, model, arena, inputs) is None:
+                    lo = arena
+                else:
+                    hi = arena
+        elif request["task"] == "probe":
+            for arena in request["arenas"]:
+                _attempt(log, model, arena, inputs)
+        else:
+            interpreter = _attempt(log, model, request["arenas"][0], inputs)
+            if interpreter is None:
+                return 0
+            reference = _litert_outputs(model, inputs, "BUILTIN_REF")
+            np.savez(
+                request["outputs"],
+                **{f"tflm{i}": interpreter.get_output(i) for i in range(len(reference))},
+                **{f"ref{i}": y for i, y in enumerate(reference)},
+                **{f"opt{i}": y for i, y in enumerate(_litert_outputs(model, inputs, "AUTO"))},
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,198 @@
+"""The TensorFlow Lite Micro bundle: C++ sources, arena size and manifest for one model."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from importlib import metadata, resources
+from pathlib import Path
+from string import Template
+
+from edgedistill._fileio import check_output_dir, output_dir
+from edgedistill.errors import EdgeDistillError
+from edgedistill.micro._child import load_model
+from edgedistill.micro._ops import resolver_methods
+from edgedistill.micro.arena import (
+    DEFAULT_MARGIN,
+    DEFAULT_MIN_MARGIN_BYTES,
+    ArenaMeasurement,
+    measure_arena,
+)
+from edgedistill.micro.carray import model_data_cc, model_data_h
+from edgedistill.micro.check import RunCheck, check_run
+from edgedistill.tflite_file import Tensor, TFLiteModel
+
+FILES = ("model_data.cc", "model_data.h", "op_resolver.h", "model_settings.h",
+         "manifest.json", "README.md")
+# The union of the TfLitePtrUnion members a C++ application reads per dtype.
+_DATA_FIELD = {"int8": "int8", "uint8": "uint8", "int16": "i16", "int32": "i32",
+               "int64": "i64", "float32": "f", "float16": "f16", "bool": "b"}
+
+
+@dataclass(frozen=True)
+class MicroBundle:
+    """A written bundle: where, for which model, and what was measured."""
+
+    out_dir: str
+    model_path: str
+    model_sha256: str
+    model_bytes: int
+    ops: tuple[str, ...]
+    arena: ArenaMeasurement
+    check: RunCheck
+    tflite_micro_version: str
+    files: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return {
+            "out_dir": self.out_dir, "model_path": self.model_path,
+            "model_sha256": self.model_sha256, "model_bytes": self.model_bytes,
+            "ops": list(self.ops), "arena": self.arena.to_dict(), "check": self.check.to_dict(),
+            "tflite_micro_version": self.tflite_micro_version, "files": list(self.files),
+        }
+
+
+def _tensor_dict(t: Tensor) -> dict:
+    q = t.quantization
+    if q is None:
+        quant = None
+    elif len(q.scales) == 1:
+        quant = {"scale": q.scales[0], "zero_point": q.zero_points[0]}
+    else:
+        quant = {"scales": list(q.scales), "zero_points": list(q.zero_points), "axis": q.axis}
+    return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "bytes": t.nbytes,
+            "quantization": quant}
+
+
+def _render(name: str, **fields) -> str:
+    text = resources.files("edgedistill.micro").joinpath("templates", name).read_text("utf-8")
+    return Template(text).substitute(fields)
+
+
+def _settings_constants(model: TFLiteModel) -> str:
+    lines = []
+    for kind, indices in (("Input", model.inputs), ("Output", model.outputs)):
+        for i, index in enumerate(indices):
+            t = model.tensors[index]
+            lines += ["", f"// {kind.lower()} {i} {t.name!r}: {t.dtype} {list(t.shape)}",
+                      f"constexpr int k{kind}{i}Bytes = {t.nbytes};"]
+            if t.quantization is not None and len(t.quantization.scales) == 1:
+                lines += [f"constexpr float k{kind}{i}Scale = {t.quantization.scales[0]!r}f;",
+                          f"constexpr int k{kind}{i}ZeroPoint = {t.quantization.zero_points[0]};"]
+    return "\n".join(lines) + "\n"
+
+
+def _io_hint(model: TFLiteModel, kind: str) -> str:
+    t = model.tensors[(model.inputs if kind == "Input" else model.outputs)[0]]
+    field = f"{'input' if kind == 'Input' else 'output'}->data.{_DATA_FIELD.get(t.dtype, 'raw')}"
+    size = f"k{kind}0Bytes bytes"
+    if t.quantization is not None and len(t.quantization.scales) == 1:
+        formula = (f"q = round(x / k{kind}0Scale) + k{kind}0ZeroPoint" if kind == "Input"
+                   else f"x = (q - k{kind}0ZeroPoint) * k{kind}0Scale")
+        return f"  // {field}: {size} of {t.dtype}, {formula}."
+    return f"  // {field}: {size} of {t.dtype}."
+
+
+def _readme(model: TFLiteModel, name: str, ops, arena: ArenaMeasurement, check: RunCheck,
+            version: str) -> str:
+    rows = []
+    for kind, indices in (("input", model.inputs), ("output", model.outputs)):
+        for i, index in enumerate(indices):
+            t = model.tensors[index]
+            q = t.quantization
+            scale, zp = ((repr(q.scales[0]), str(q.zero_points[0])) if q and len(q.scales) == 1
+                         else ("per-axis", "per-axis") if q else ("-", "-"))
+            rows.append(
+                f"| {kind} {i} | `{t.name}` | {t.dtype} | {list(t.shape)} | {scale} | {zp} |")
+    return _render(
+        "README.md.tmpl", model_name=name, model_bytes=model.size_bytes, sha256=model.sha256,
+        num_ops=len(ops), op_list=", ".join(f"`{op}`" for op in ops),
+        recommended_bytes=arena.recommended_bytes, measured_bytes=arena.measured_bytes,
+        margin_bytes=arena.margin_bytes, below_bytes=arena.measured_bytes - 16,
+        probes=arena.probes, seconds=arena.seconds, tflm_version=version,
+        tensor_rows="\n".join(rows), sample=check.sample,
+        max_diffs=", ".join(f"{d:g}" for d in check.max_diffs),
+        tolerances=", ".join(f"{t:g}" for t in check.tolerances),
+        verdict="agree" if check.passed else "DISAGREE",
+        input_hint=_io_hint(model, "Input"), output_hint=_io_hint(model, "Output"))
+
+
+def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
+                       arena_margin: float = DEFAULT_MARGIN,
+                       min_margin_bytes: int = DEFAULT_MIN_MARGIN_BYTES,
+                       sample_input=None) -> MicroBundle:
+    """Writes a TensorFlow Lite Micro bundle for a .tflite model into ``out_dir``.
+
+    The arena is measured with the tflite-micro interpreter (see
+    ``measure_arena``), then the model runs in TFLM with the recommended arena
+    and its outputs are compared with LiteRT's (see ``check_run``); the result
+    is in the manifest, and ``check.passed`` says whether they agreed.
+
+    Args:
+        tflite_path: the model.
+        out_dir: bundle directory; written atomically.
+        force: replace ``out_dir`` when it exists and is not empty.
+        arena_margin: fraction of the measured arena added for device kernels.
+        min_margin_bytes: the margin is at least this (default 1 KiB).
+        sample_input: numpy array(s) for the run check; random when None.
+
+    Raises:
+        EdgeDistillError: missing or invalid .tflite, several subgraphs, an op
+            TFLM has no kernel for, a custom op, TFLM failing to run the model,
+            or ``out_dir`` not empty without ``force``. Nothing is written then.
+
+    Example:
+        >>> b = write_micro_bundle("kws_ref_model.tflite", "out/micro")   # doctest: +SKIP
+        >>> b.arena.recommended_bytes, b.ops[:2]                           # doctest: +SKIP
+        (26704, ('AVERAGE_POOL_2D', 'CONV_2D'))
+    """
+    check_output_dir(out_dir, force)
+    data, model = load_model(tflite_path)
+    name = Path(tflite_path).name
+    if model.subgraph_count != 1:
+        raise EdgeDistillError(
+            f"{tflite_path}: {model.subgraph_count} subgraphs; the bundle writer handles "
+            "single-subgraph models only (no IF/WHILE/CALL_ONCE)")
+    ops = model.opcodes
+    methods = resolver_methods(ops, str(tflite_path))
+    arena = measure_arena(data, margin=arena_margin, min_margin_bytes=min_margin_bytes)
+    check = check_run(data, arena.recommended_bytes, sample_input=sample_input)
+    version = metadata.version("tflite-micro")
+    manifest = {
+        "model": {"file": name, "sha256": model.sha256, "bytes": model.size_bytes},
+        "ops": list(ops),
+        "arena": {**arena.to_dict(), "source": (
+            f"measured with tflite-micro {version} (host, reference kernels); "
+            f"margin = max({arena_margin:g} x measured, {min_margin_bytes} B) rounded up to 16")},
+        "inputs": [_tensor_dict(model.tensors[i]) for i in model.inputs],
+        "outputs": [_tensor_dict(model.tensors[i]) for i in model.outputs],
+        "tflite_micro_version": version,
+        "ai_edge_litert_version": metadata.version("ai-edge-litert"),
+        "check": check.to_dict(),
+        "files": list(FILES),
+    }
+    add_calls = "\n".join(
+        f"  if (resolver.{m}() != kTfLiteOk) return kTfLiteError;  // {op}"
+        for op, m in zip(ops, methods, strict=True))
+    texts = {
+        "model_data.cc": model_data_cc(data, name),
+        "model_data.h": model_data_h(),
+        "op_resolver.h": _render("op_resolver.h.tmpl", model_name=name, num_ops=len(ops),
+                                 op_list=", ".join(ops), add_calls=add_calls),
+        "model_settings.h": _render(
+            "model_settings.h.tmpl", model_name=name, tflm_version=version,
+            measured_bytes=arena.measured_bytes, margin_bytes=arena.margin_bytes,
+            recommended_bytes=arena.recommended_bytes, num_inputs=len(model.inputs),
+            num_outputs=len(model.outputs), tensor_constants=_settings_constants(model)),
+        "manifest.json": json.dumps(manifest, indent=2) + "\n",
+        "README.md": _readme(model, name, ops, arena, check, version),
+    }
+    with output_dir(out_dir, force) as tmp:
+        for file, text in texts.items():
+            (tmp / file).write_text(text, encoding="utf-8")
+    return MicroBundle(
+        out_dir=os.fspath(out_dir), model_path=os.fspath(tflite_path), model_sha256=model.sha256,
+        model_bytes=model.size_bytes, ops=ops, arena=arena, check=check,
+        tflite_micro_version=version, files=FILES)

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 from edgedistill.errors import EdgeDistillError
 from edgedistill.micro._child import Workdir, load_model, sample_inputs, tflm_message
-from edgedistill.micro._probe import ARENA_STEP, GENEROUS_ARENA
+from edgedistill.micro._search import ARENA_STEP, GENEROUS_ARENA
 
 DEFAULT_MARGIN = 0.10
 DEFAULT_MIN_MARGIN_BYTES = 1024
@@ -105,28 +105,8 @@ def measure_arena(model, *, margin: float = DEFAULT_MARGIN,
     """
     started = time.perf_counter()
     data, parsed = load_model(model)
-    lo, hi, probes, crashes, last_error = 0, None, 0, 0, ""
     with Workdir(data, sample_inputs(parsed)) as work:
-        while True:
-            result = work.run("search", lo=lo, hi=hi)
-            for arena, ok, error in result.attempts:
-                probes += 1
-                if ok:
-                    hi = min(arena, hi or arena)
-                else:
-                    lo, last_error = max(lo, arena), tflm_message(result.messages) or error
-            if result.crashed_at is None and result.returncode == 0:
-                break
-            if result.crashed_at is None:
-                raise EdgeDistillError(
-                    f"{parsed.path}: the tflite-micro child failed: "
-                    f"{tflm_message(result.messages) or 'exit code ' + str(result.returncode)}")
-            probes += 1
-            crashes += 1
-            lo = max(lo, result.crashed_at)
-            last_error = f"crashed (exit code {result.returncode})"
-            if crashes > _MAX_CRASHES:
-                break
+        hi, probes, last_error = _search(work, parsed.path)
     if hi is None:
         raise EdgeDistillError(
             f"{parsed.path}: TensorFlow Lite Micro cannot run this model even with a "
@@ -134,6 +114,35 @@ def measure_arena(model, *, margin: float = DEFAULT_MARGIN,
             "int8 or float32 builtins TFLM supports")
     extra = margin_for(hi, margin, min_margin_bytes)
     return ArenaMeasurement(hi, extra, hi + extra, probes, round(time.perf_counter() - started, 3))
+
+
+def _search(work: Workdir, where: str, lo: int = 0,
+            hi: int | None = None) -> tuple[int | None, int, str]:
+    """Runs the search in children until it ends: (smallest working size, probes, last error).
+
+    A child that dies marks the size it was trying as too small, and a new
+    child carries on from there.
+    """
+    probes, crashes, last_error = 0, 0, ""
+    while crashes <= _MAX_CRASHES:
+        result = work.run("search", lo=lo, hi=hi)
+        for arena, ok, error in result.attempts:
+            probes += 1
+            if ok:
+                hi = min(arena, hi or arena)
+            else:
+                lo, last_error = max(lo, arena), tflm_message(result.messages) or error
+        if result.crashed_at is None:
+            if result.returncode != 0:
+                raise EdgeDistillError(
+                    f"{where}: the tflite-micro child failed: "
+                    f"{tflm_message(result.messages) or 'exit code ' + str(result.returncode)}")
+            break
+        probes += 1
+        crashes += 1
+        lo = max(lo, result.crashed_at)
+        last_error = f"crashed (exit code {result.returncode})"
+    return hi, probes, last_error
 
 
 def try_arena(model, arena_bytes: int) -> ArenaProbe:

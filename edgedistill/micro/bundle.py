@@ -157,8 +157,8 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
             "single-subgraph models only (no IF/WHILE/CALL_ONCE)")
     ops = model.opcodes
     methods = resolver_methods(ops, str(tflite_path))
-    arena = measure_arena(data, margin=arena_margin, min_margin_bytes=min_margin_bytes)
-    check = check_run(data, arena.recommended_bytes, sample_input=sample_input)
+    arena = measure_arena(tflite_path, margin=arena_margin, min_margin_bytes=min_margin_bytes)
+    check = check_run(tflite_path, arena.recommended_bytes, sample_input=sample_input)
     version = metadata.version("tflite-micro")
     manifest = {
         "model": {"file": name, "sha256": model.sha256, "bytes": model.size_bytes},

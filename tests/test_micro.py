@@ -1,0 +1,203 @@
+"""TFLite Micro bundles for the MLPerf Tiny int8 models, built and run for real."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import flatbuffers
+import numpy as np
+import pytest
+from ai_edge_litert import schema_py_generated as schema
+from conftest import MLPERF_INT8, mlperf_model
+
+from edgedistill.errors import EdgeDistillError
+from edgedistill.micro import (
+    TFLM_RESOLVER_METHODS,
+    check_run,
+    measure_arena,
+    try_arena,
+    write_micro_bundle,
+)
+from edgedistill.tflite_file import read_tflite
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    """One bundle per MLPerf Tiny int8 model, written once for the module."""
+    root = tmp_path_factory.mktemp("bundles")
+    return {name: write_micro_bundle(mlperf_model(name), root / name) for name in MLPERF_INT8}
+
+
+@pytest.mark.parametrize("name", MLPERF_INT8)
+def test_bundle_runs_in_tflm_like_litert(bundles, name):
+    bundle = bundles[name]
+    bundle_dir = Path(bundle.out_dir)
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    assert sorted(p.name for p in bundle_dir.iterdir()) == sorted(bundle.files)
+    assert bundle.check.passed
+    assert max(bundle.check.max_diffs) <= 1
+    assert manifest["check"]["passed"] is True
+    model = read_tflite(mlperf_model(name))
+    assert manifest["model"] == {"file": name, "sha256": model.sha256, "bytes": model.size_bytes}
+    assert manifest["ops"] == list(model.opcodes)
+    arena = manifest["arena"]
+    assert arena["recommended_bytes"] == arena["measured_bytes"] + arena["margin_bytes"]
+    assert arena["recommended_bytes"] % 16 == 0 and arena["margin_bytes"] >= 1024
+    (inp,) = manifest["inputs"]
+    t = model.tensors[model.inputs[0]]
+    assert inp["dtype"] == "int8" and inp["shape"] == list(t.shape)
+    assert inp["quantization"] == {"scale": t.quantization.scales[0],
+                                   "zero_point": t.quantization.zero_points[0]}
+    settings = (bundle_dir / "model_settings.h").read_text()
+    assert f"constexpr int kTensorArenaSize = {arena['recommended_bytes']};" in settings
+    readme = (bundle_dir / "README.md").read_text()
+    assert f"`kTensorArenaSize` = **{arena['recommended_bytes']} bytes**" in readme
+
+
+@pytest.mark.parametrize("name", MLPERF_INT8)
+def test_measured_arena_is_minimal(bundles, name):
+    measured = bundles[name].arena.measured_bytes
+    below = try_arena(mlperf_model(name), measured - 16)
+    assert not below.ok and below.reason.startswith("too small")
+    assert try_arena(mlperf_model(name), measured).ok
+
+
+def test_tiny_arena_crash_is_reported_not_raised():
+    # tflite-micro segfaults with a 64-byte arena; the parent must survive it.
+    probe = try_arena(mlperf_model("ad01_int8.tflite"), 64)
+    assert not probe.ok and "too small" in probe.reason
+
+
+@pytest.mark.parametrize("name", MLPERF_INT8)
+def test_op_resolver_lists_exactly_the_models_ops(bundles, name):
+    header = (Path(bundles[name].out_dir) / "op_resolver.h").read_text()
+    by_method = {m: op for op, m in TFLM_RESOLVER_METHODS.items()}
+    added = re.findall(r"resolver\.(Add\w+)\(\)", header)
+    assert len(added) == len(set(added))
+    assert sorted(by_method[m] for m in added) == list(read_tflite(mlperf_model(name)).opcodes)
+    assert f"constexpr int kNumModelOps = {len(added)};" in header
+    assert "tflite::MicroMutableOpResolver<kNumModelOps>" in header
+
+
+@pytest.mark.skipif(shutil.which("g++") is None or shutil.which("nm") is None,
+                    reason="needs g++ and nm")
+@pytest.mark.parametrize("name", MLPERF_INT8)
+def test_model_data_compiles_and_round_trips(bundles, name, tmp_path):
+    out = f"{bundles[name].out_dir}/"
+    obj = tmp_path / "model_data.o"
+    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-c", out + "model_data.cc",
+                    "-o", str(obj)], check=True)
+    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-fsyntax-only", "-x", "c++",
+                    out + "model_settings.h"], check=True)
+    symbols = subprocess.run(["nm", "-C", str(obj)], check=True, capture_output=True,
+                             text=True).stdout
+    assert re.search(r" R g_model_data$", symbols, re.M)
+    assert re.search(r" R g_model_data_len$", symbols, re.M)
+    source = open(out + "model_data.cc").read()
+    assert "alignas(16) const unsigned char g_model_data[] = {" in source
+    body = source.split("{", 1)[1].split("}", 1)[0]
+    data = bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", body))
+    assert hashlib.sha256(data).hexdigest() == bundles[name].model_sha256
+    assert f"const unsigned int g_model_data_len = {len(data)};" in source
+    assert "extern const unsigned char g_model_data[];" in open(out + "model_data.h").read()
+
+
+def test_float_model_bundle_and_given_sample_input(tmp_path):
+    path = mlperf_model("ad01_fp32.tflite")
+    x = np.random.default_rng(1).normal(size=(1, 640)).astype(np.float32)
+    bundle = write_micro_bundle(path, tmp_path / "b", sample_input=x)
+    assert bundle.check.passed and bundle.check.sample == "given"
+    assert 0 < bundle.check.tolerances[0] < 1
+    assert "kInput0Scale" not in (tmp_path / "b" / "model_settings.h").read_text()
+
+
+def test_wrong_sample_input_is_refused(tmp_path):
+    with pytest.raises(EdgeDistillError, match=r"sample_input\[0\].*int8"):
+        check_run(mlperf_model("ad01_int8.tflite"), 8192,
+                  sample_input=np.zeros((1, 640), np.float32))
+
+
+def test_model_tflm_cannot_run_is_refused(tmp_path):
+    # The float32 KWS reference model mixes float activations with int8
+    # weights (hybrid), which TFLM rejects.
+    with pytest.raises(EdgeDistillError, match="cannot run this model.*Hybrid"):
+        write_micro_bundle(mlperf_model("kws_ref_model_float32.tflite"), tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def test_bad_inputs_write_nothing(tmp_path):
+    with pytest.raises(EdgeDistillError, match="missing.tflite"):
+        write_micro_bundle(tmp_path / "missing.tflite", tmp_path / "a")
+    text = tmp_path / "notes.tflite"
+    text.write_text("this is not a model\n")
+    with pytest.raises(EdgeDistillError, match="notes.tflite"):
+        write_micro_bundle(text, tmp_path / "b")
+    with pytest.raises(EdgeDistillError, match="notes.tflite"):
+        measure_arena(text)
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("mine")
+    with pytest.raises(EdgeDistillError, match="not empty"):
+        write_micro_bundle(mlperf_model("ad01_int8.tflite"), full)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "notes.tflite"]
+    assert [p.name for p in full.iterdir()] == ["keep.txt"]
+
+
+def test_force_replaces_a_bundle(tmp_path):
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    bundle = write_micro_bundle(mlperf_model("ad01_int8.tflite"), out, force=True)
+    assert sorted(p.name for p in out.iterdir()) == sorted(bundle.files)
+
+
+def _one_op_model(builtin: int, custom_code: str | None = None) -> bytes:
+    """A float32 [1, 4] -> [1, 4] model with a single operator, built with the schema."""
+    tensors = []
+    for name in ("x", "y"):
+        t = schema.TensorT()
+        t.shape, t.type, t.buffer, t.name = [1, 4], schema.TensorType.FLOAT32, 0, name
+        tensors.append(t)
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
+    subgraph = schema.SubGraphT()
+    subgraph.tensors, subgraph.operators = tensors, [op]
+    subgraph.inputs, subgraph.outputs = [0], [1]
+    code = schema.OperatorCodeT()
+    code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 1
+    code.customCode = custom_code
+    model = schema.ModelT()
+    model.version, model.operatorCodes, model.subgraphs = 3, [code], [subgraph]
+    model.buffers = [schema.BufferT()]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@pytest.mark.parametrize(("builtin", "custom", "message"), [
+    (schema.BuiltinOperator.UNIQUE, None, "op UNIQUE has no TFLM kernel"),
+    (schema.BuiltinOperator.CUSTOM, "MyOp", "custom op 'MyOp' has no built-in TFLM kernel"),
+])
+def test_unsupported_op_is_refused(tmp_path, builtin, custom, message):
+    path = tmp_path / "odd.tflite"
+    path.write_bytes(_one_op_model(builtin, custom))
+    assert read_tflite(path).opcodes == ((f"CUSTOM:{custom}",) if custom else ("UNIQUE",))
+    with pytest.raises(EdgeDistillError, match=re.escape(message)):
+        write_micro_bundle(path, tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def test_bundle_does_not_import_tensorflow(tmp_path):
+    code = (
+        "import sys\n"
+        "from edgedistill.micro import write_micro_bundle\n"
+        f"write_micro_bundle({str(mlperf_model('ad01_int8.tflite'))!r}, {str(tmp_path / 'b')!r})\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

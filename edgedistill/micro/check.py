@@ -102,7 +102,7 @@ def check_run(model, arena_bytes: int, *, sample_input=None, seed: int = 0) -> R
     tolerances = tuple(_tolerance(r) for r in ref)
     return RunCheck(
         arena_bytes=int(arena_bytes),
-        sample="given" if sample_input is not None else f"random (seed {seed})",
+        sample="given" if sample_input is not None else f"random, seed {seed}",
         max_diffs=diffs,
         tolerances=tolerances,
         optimized_max_diffs=tuple(_max_diff(t, o) for t, o in zip(tflm, opt, strict=True)),

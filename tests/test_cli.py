@@ -41,7 +41,7 @@ def test_quickstart_runs_the_whole_pipeline(quickstart):
     distilled = report["distill"]
     assert distilled["qat"] and distilled["size_ratio"] >= 10
     assert report["student"]["mode"] == "int8" and report["student"]["agreement"] > 0.8
-    targets = {t["target"]["name"] for t in report["profile"]["targets"]}
+    targets = {t["target"] for t in report["profile"]["targets"]}
     assert {"nucleo-l4r5zi", "nano-33-ble-sense", "esp32-s3-devkitc-1", "raspberry-pi-4",
             "pixel-4"} <= targets
     assert report["profile"]["totals"]["ram_source"] == "measured"

@@ -37,8 +37,12 @@ def targets_table(targets: Iterable[Target]) -> Table:
         >>> Console(width=200).print(targets_table(targets.list_targets()))  # doctest: +SKIP
     """
     table = Table(title="Hardware targets")
-    for column in ("name", "kind", "processor", "clock", "flash", "RAM"):
-        table.add_column(column, justify="right" if column in ("clock", "flash", "RAM") else "left")
+    # Names are what users type, so they are never cut; the processor wraps instead.
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("processor", ratio=1)
+    for column in ("clock", "flash", "RAM"):
+        table.add_column(column, justify="right", no_wrap=True)
     for t in targets:
         table.add_row(
             t.name,
@@ -68,15 +72,19 @@ def target_details(target: Target) -> Group:
         >>> Console(width=200).print(target_details(targets.get("pixel-4")))  # doctest: +SKIP
     """
     header = Text.assemble((target.title, "bold"), f"\n{target.path}")
+    # The source goes under its value, so it stays readable on an 80-column terminal.
     table = Table(show_header=True, box=None, pad_edge=False)
-    table.add_column("field", style="cyan", no_wrap=True)
-    table.add_column("value", no_wrap=True)
-    table.add_column("source", overflow="fold")
+    table.add_column("field", style="cyan", overflow="fold", max_width=34)
+    table.add_column("value / source", overflow="fold")
     data = target.to_dict()
     lat = data.pop("latency")
     rows = [(k, v) for k, v in data.items() if k not in ("sources", "path")]
     rows += [(f"latency.cycles_per_mac.{k}", v) for k, v in lat.pop("cycles_per_mac").items()]
     rows += [(f"latency.{k}", v) for k, v in lat.items()]
     for field, value in rows:
-        table.add_row(field, _display(field, value), target.sources.get(field, ""))
+        source = target.sources.get(field)
+        cell = Text(_display(field, value))
+        if source:
+            cell.append(f"\n{source}", style="dim")
+        table.add_row(field, cell)
     return Group(header, table)

@@ -44,7 +44,15 @@ def conversion_table(result) -> Table:
     if result.micro:
         table.add_row("TFLM arena (measured + margin)",
                       _kib(result.micro["arena"]["recommended_bytes"]))
+        table.add_row("TFLM run vs LiteRT", _check(result.micro["check"]))
     return table
+
+
+def _check(check: dict) -> str:
+    diff = max(check["max_diffs"], default=0.0)
+    if check["passed"]:
+        return f"agrees (max diff {diff:g})"
+    return f"[bold red]DISAGREES (max diff {diff:g})[/]"
 
 
 def micro_table(bundle) -> Table:
@@ -59,6 +67,7 @@ def micro_table(bundle) -> Table:
     table.add_row("arena measured", f"{arena['measured_bytes']:,} B")
     table.add_row("arena margin", f"{arena['margin_bytes']:,} B")
     table.add_row("arena to allocate", f"{arena['recommended_bytes']:,} B")
+    table.add_row("TFLM run vs LiteRT", _check(d["check"]))
     return table
 
 

@@ -88,6 +88,19 @@ def convert_model(model, mode: str = "int8", representative: np.ndarray | None =
         ) from None
 
 
+def _micro_sample(tflite_bytes: bytes, data: Dataset) -> np.ndarray:
+    """The first test sample in the model's input type, for the TFLM run check."""
+    from edgedistill.tflite_file import parse_tflite
+
+    model = parse_tflite(tflite_bytes)
+    tensor = model.tensors[model.inputs[0]]
+    sample = data.x_test[:1]
+    if tensor.quantization is None:
+        return sample.astype(tensor.dtype)
+    q = tensor.quantization
+    return litert.quantize(sample, np.dtype(tensor.dtype), q.scales[0], q.zero_points[0])
+
+
 def _calibration_set(data: Dataset, count: int, seed: int) -> np.ndarray:
     """A seeded sample of the training split: the representative dataset."""
     rng = np.random.default_rng(seed)
@@ -163,7 +176,9 @@ def convert(
 
             progress.stage("micro", "TFLite Micro bundle, measuring the arena")
             started = time.perf_counter()
-            bundle = write_micro_bundle(tflite_path, Path(tmp) / MICRO_DIR)
+            bundle = write_micro_bundle(
+                tflite_path, Path(tmp) / MICRO_DIR, sample_input=_micro_sample(tflite_bytes, data)
+            )
             seconds["micro"] = time.perf_counter() - started
             micro_summary = bundle.to_dict()
         result = ConversionResult(

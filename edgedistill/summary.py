@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from edgedistill.units import fmt_bytes
+
 
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
-
-
-def _kib(n: int) -> str:
-    return f"{n / 1024:.1f} KiB"
 
 
 def distill_table(result) -> Table:
@@ -36,14 +34,14 @@ def conversion_table(result) -> Table:
     table = Table(title=f"{result.mode} TFLite: {result.tflite_path}")
     table.add_column("figure")
     table.add_column("value", justify="right")
-    table.add_row("size", _kib(result.tflite_bytes))
+    table.add_row("size", fmt_bytes(result.tflite_bytes))
     table.add_row("Keras accuracy", _pct(result.keras_accuracy))
     table.add_row("TFLite accuracy (LiteRT)", _pct(result.tflite_accuracy))
     table.add_row("top-1 agreement", _pct(result.agreement))
     table.add_row("test samples", str(result.test_samples))
     if result.micro:
         table.add_row("TFLM arena (measured + margin)",
-                      _kib(result.micro["arena"]["recommended_bytes"]))
+                      fmt_bytes(result.micro["arena"]["recommended_bytes"]))
         table.add_row("TFLM run vs LiteRT", _check(result.micro["check"]))
     return table
 
@@ -62,7 +60,7 @@ def micro_table(bundle) -> Table:
     table.add_column("figure")
     table.add_column("value", justify="right")
     arena = d["arena"]
-    table.add_row("model", _kib(d["model_bytes"]))
+    table.add_row("model", fmt_bytes(d["model_bytes"]))
     table.add_row("operators", ", ".join(d["ops"]))
     table.add_row("arena measured", f"{arena['measured_bytes']:,} B")
     table.add_row("arena margin", f"{arena['margin_bytes']:,} B")

@@ -19,14 +19,12 @@ from edgedistill.profile.analysis import analyze
 from edgedistill.profile.latency import estimate_latency
 from edgedistill.profile.report import (
     MAX_OPS_SHOWN,
-    fmt_bytes,
-    fmt_macs,
-    fmt_ms,
     to_json,
     to_markdown,
     to_rich,
 )
 from edgedistill.tflite_file import read_tflite
+from edgedistill.units import fmt_bytes, fmt_macs, fmt_ms
 
 
 @pytest.fixture(scope="module")
@@ -157,8 +155,8 @@ def test_rich_without_targets():
 
 
 def test_units():
-    assert fmt_bytes(0) == "0 B" and fmt_bytes(-2048) == "-2.0 KiB"
-    assert fmt_bytes(5 * 1024 ** 3) == "5.00 GiB"
+    assert fmt_bytes(0) == "0 B" and fmt_bytes(-2048) == "-2 KiB"
+    assert fmt_bytes(5 * 1024 ** 3) == "5 GiB" and fmt_bytes(-2100) == "-2.1 KiB"
     assert fmt_macs(1_500_000_000) == "1.5 GMAC" and fmt_macs(999) == "999 MAC"
     assert fmt_ms(0.5) == "0.5 ms" and fmt_ms(12.345) == "12.3 ms" and fmt_ms(0.0123) == "0.012 ms"
 

@@ -81,13 +81,8 @@ def _accuracy(model, data: Dataset, batch_size: int) -> float:
     return float(results["accuracy"])
 
 
-def _fit_hard_labels(model, data, *, epochs, batch_size, seed, learning_rate, progress, stage):
-    k = keras()
-    model.compile(
-        optimizer=k.optimizers.Adam(learning_rate),
-        loss=k.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[k.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+def _fit(model, data: Dataset, *, epochs, batch_size, seed, progress, stage):
+    """Fits a compiled model (or Distiller) on the train split, validating on val."""
     model.fit(
         data.tf_dataset("train", batch_size, shuffle=True, seed=seed),
         validation_data=data.tf_dataset("val", batch_size),
@@ -97,7 +92,17 @@ def _fit_hard_labels(model, data, *, epochs, batch_size, seed, learning_rate, pr
     )
 
 
-def _resolve(spec, data: Dataset, role: str):
+def _fit_hard_labels(model, data, *, learning_rate, **fit_args):
+    k = keras()
+    model.compile(
+        optimizer=k.optimizers.Adam(learning_rate),
+        loss=k.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[k.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    _fit(model, data, **fit_args)
+
+
+def _resolve(spec, data: Dataset):
     """A zoo name builds a fresh model; anything else is loaded from file."""
     if is_zoo_name(spec):
         return zoo.build(str(spec), data.input_shape, data.num_classes), True
@@ -160,8 +165,8 @@ def distill(
     k = keras()
     k.utils.set_random_seed(seed)
 
-    teacher_model, train_teacher = _resolve(teacher, data, "teacher")
-    student_model, _ = _resolve(student, data, "student")
+    teacher_model, train_teacher = _resolve(teacher, data)
+    student_model, _ = _resolve(student, data)
     teacher_name, student_name = f"teacher {teacher}", f"student {student}"
     if teacher_model.output_shape != student_model.output_shape:
         raise EdgeDistillError(
@@ -200,13 +205,8 @@ def distill(
             optimizer=k.optimizers.Adam(learning_rate),
             metrics=[k.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
-        distiller.fit(
-            data.tf_dataset("train", batch_size, shuffle=True, seed=seed),
-            validation_data=data.tf_dataset("val", batch_size),
-            epochs=epochs,
-            verbose=0,
-            callbacks=[_EpochProgress(progress, "distill", epochs)],
-        )
+        _fit(distiller, data, epochs=epochs, batch_size=batch_size, seed=seed,
+             progress=progress, stage="distill")
         seconds["distill"] = time.perf_counter() - started
         student_accuracy = _accuracy(student_model, data, batch_size)
         save_keras_model(student_model, tmp / STUDENT_FILE)

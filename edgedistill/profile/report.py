@@ -14,52 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from edgedistill.profile import ProfileReport
+from edgedistill.units import fmt_bytes, fmt_macs, fmt_ms
 
 MAX_OPS_SHOWN = 30
-
-
-def fmt_bytes(n: int) -> str:
-    """Bytes in B, KiB or MiB (binary units); negative values keep their sign.
-
-    Example:
-        >>> fmt_bytes(53936), fmt_bytes(512), fmt_bytes(3 * 1024 * 1024)
-        ('52.7 KiB', '512 B', '3.00 MiB')
-    """
-    sign, n = ("-" if n < 0 else ""), abs(n)
-    if n < 1024:
-        return f"{sign}{n} B"
-    if n < 1024 * 1024:
-        return f"{sign}{n / 1024:.1f} KiB"
-    if n < 1024 ** 3:
-        return f"{sign}{n / 1024 ** 2:.2f} MiB"
-    return f"{sign}{n / 1024 ** 3:.2f} GiB"
-
-
-def fmt_macs(n: int) -> str:
-    """Multiply-accumulates in MAC, kMAC, MMAC or GMAC, three significant digits.
-
-    Example:
-        >>> fmt_macs(2656768), fmt_macs(320000), fmt_macs(768), fmt_macs(0)
-        ('2.66 MMAC', '320 kMAC', '768 MAC', '0')
-    """
-    if n == 0:
-        return "0"
-    for scale, unit in ((1e9, "GMAC"), (1e6, "MMAC"), (1e3, "kMAC")):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n} MAC"
-
-
-def fmt_ms(ms: float) -> str:
-    """Milliseconds: three significant digits, two below 1 ms.
-
-    Example:
-        >>> fmt_ms(181.93), fmt_ms(2.345), fmt_ms(0.00417), fmt_ms(1234.5)
-        ('182 ms', '2.35 ms', '0.0042 ms', '1234 ms')
-    """
-    if ms >= 100:
-        return f"{ms:.0f} ms"
-    return f"{ms:.3g} ms" if ms >= 1 else f"{ms:.2g} ms"
 
 
 def to_json(report: ProfileReport) -> str:

@@ -9,23 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from edgedistill.targets.schema import Target
-
-
-def format_bytes(n: int) -> str:
-    """Human-readable binary size: ``format_bytes(655360) == '640 KiB'``."""
-    value, unit = float(n), "B"
-    for bigger in ("KiB", "MiB", "GiB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:.0f} {unit}" if value.is_integer() else f"{value:.1f} {unit}"
-
-
-def format_hz(hz: int) -> str:
-    """``format_hz(120_000_000) == '120 MHz'``; GHz from 1e9 up."""
-    if hz >= 1_000_000_000:
-        return f"{hz / 1e9:g} GHz"
-    return f"{hz / 1e6:g} MHz"
+from edgedistill.units import fmt_bytes, fmt_hz
 
 
 def targets_table(targets: Iterable[Target]) -> Table:
@@ -48,18 +32,18 @@ def targets_table(targets: Iterable[Target]) -> Table:
             t.name,
             t.kind,
             t.processor,
-            format_hz(t.clock_hz),
-            format_bytes(t.flash_bytes),
-            format_bytes(t.ram_bytes),
+            fmt_hz(t.clock_hz),
+            fmt_bytes(t.flash_bytes),
+            fmt_bytes(t.ram_bytes),
         )
     return table
 
 
 def _display(field: str, value: object) -> str:
     if field == "clock_hz":
-        return f"{format_hz(value)} ({value})"
+        return f"{fmt_hz(value)} ({value})"
     if field.endswith("_bytes"):
-        return f"{format_bytes(value)} ({value})"
+        return f"{fmt_bytes(value)} ({value})"
     return str(value)
 
 

@@ -7,10 +7,8 @@ one-line ``Error: ...`` on stderr and exit code 2.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 import click
 
@@ -171,17 +169,6 @@ def micro(model, out, force):
     _stdout().print(micro_table(write_micro_bundle(model, out, force=force)))
 
 
-def _arena_from_bundle(bundle: str) -> int:
-    manifest = Path(bundle) / "manifest.json"
-    try:
-        return int(json.loads(manifest.read_text())["arena"]["recommended_bytes"])
-    except FileNotFoundError:
-        problem = "no such file; --bundle takes a TFLite Micro bundle directory"
-    except (ValueError, KeyError, TypeError):
-        problem = "holds no arena.recommended_bytes; write the bundle again"
-    raise EdgeDistillError(f"{manifest}: {problem}")
-
-
 @main.command()
 @click.argument("model")
 @click.option("--target", "-t", "target_names", multiple=True, default=["all"], show_default=True,
@@ -208,7 +195,12 @@ def profile(model, target_names, bundle, fmt):
         chosen = targets_lib.list_targets()
     else:
         chosen = tuple(targets_lib.get(name) for name in target_names)
-    arena = _arena_from_bundle(bundle) if bundle else None
+    arena = None
+    if bundle:
+        from edgedistill.micro import bundle_arena_bytes
+        from edgedistill.tflite_file import read_tflite
+
+        arena = bundle_arena_bytes(bundle, read_tflite(model).sha256)
     report = profile_model(model, chosen, arena_bytes=arena)
     if fmt == "json":
         click.echo(to_json(report))

@@ -129,6 +129,8 @@ def pipeline_markdown(result) -> str:
         "|" + "---:|" * len(result.seconds),
         "| " + " | ".join(f"{v:.1f}" for v in result.seconds.values()) + " |",
         "",
-        to_markdown(result.profile),
+        # The profile is a section of this report, so its headings go one level down.
+        *("#" + line if line.startswith("#") else line
+          for line in to_markdown(result.profile).splitlines()),
     ]
     return "\n".join(lines) + "\n"

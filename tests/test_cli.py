@@ -160,6 +160,13 @@ def test_data_that_does_not_fit_the_model(tiny_models, tmp_path):
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
 
 
+def test_bundle_of_another_model(quickstart):
+    out, _ = quickstart
+    result = run("profile", mlperf_model("ad01_int8.tflite"), "--bundle",
+                 out / "student-int8" / "micro")
+    assert_clean_error(result, "manifest.json", "another model")
+
+
 def test_unknown_target_lists_the_known_ones():
     tflite = mlperf_model("ad01_int8.tflite")
     result = run("profile", tflite, "--target", "pdp-11")

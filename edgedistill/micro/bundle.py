@@ -196,3 +196,33 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
         out_dir=os.fspath(out_dir), model_path=os.fspath(tflite_path), model_sha256=model.sha256,
         model_bytes=model.size_bytes, ops=ops, arena=arena, check=check,
         tflite_micro_version=version, files=FILES)
+
+
+def bundle_arena_bytes(bundle_dir, model_sha256: str) -> int:
+    """The arena to allocate (measured + margin) from a bundle made for this model.
+
+    Raises:
+        EdgeDistillError: no manifest, no arena in it, or a bundle of another model.
+
+    Example:
+        >>> bundle_arena_bytes("out/micro", read_tflite("model.tflite").sha256)  # doctest: +SKIP
+        26704
+    """
+    manifest = Path(bundle_dir) / "manifest.json"
+    try:
+        data = json.loads(manifest.read_text())
+        arena, sha = int(data["arena"]["recommended_bytes"]), data["model"]["sha256"]
+    except FileNotFoundError:
+        raise EdgeDistillError(
+            f"{manifest}: no such file; --bundle takes a TFLite Micro bundle directory"
+        ) from None
+    except (ValueError, KeyError, TypeError):
+        raise EdgeDistillError(
+            f"{manifest}: holds no arena.recommended_bytes; write the bundle again"
+        ) from None
+    if sha != model_sha256:
+        raise EdgeDistillError(
+            f"{manifest}: the bundle was made for another model (sha256 {sha[:12]}…); "
+            "pass the bundle of this .tflite"
+        )
+    return arena

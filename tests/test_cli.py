@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import mlperf_model
+
 from edgedistill.cli import main
 
 

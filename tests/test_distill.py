@@ -123,3 +123,17 @@ def test_distill_accepts_a_student_that_is_already_qat_wrapped(tmp_path, digits)
                      qat=True)
     assert is_quantize_wrapped(load_keras_model(result.student_path))
     assert is_quantize_wrapped(load_keras_model(result.scratch_path))
+
+
+def test_distiller_checkpoints_with_keras_callbacks(tmp_path, digits):
+    k.utils.set_random_seed(0)
+    distiller = Distiller(teacher=_dense(10, "t"), student=_dense(10, "s"))
+    distiller.compile(optimizer="adam")
+    checkpoint = k.callbacks.ModelCheckpoint(tmp_path / "ckpt.weights.h5", save_weights_only=True)
+    distiller.fit(digits.tf_dataset("train", 64), epochs=1, verbose=0, callbacks=[checkpoint])
+    restored = Distiller(teacher=_dense(10, "t"), student=_dense(10, "s"))
+    restored.compile(optimizer="adam")
+    restored.load_weights(tmp_path / "ckpt.weights.h5")
+    x = digits.x_test[:8]
+    np.testing.assert_allclose(restored.student.predict(x, verbose=0),
+                               distiller.student.predict(x, verbose=0), rtol=1e-6)

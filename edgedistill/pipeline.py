@@ -10,9 +10,15 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgedistill._fileio import replacing_dir, write_text_atomic
 from edgedistill.progress import Progress, SilentProgress
+
+if TYPE_CHECKING:  # The stages import TensorFlow; the pipeline imports them when it runs.
+    from edgedistill.convert import ConversionResult
+    from edgedistill.distill import DistillResult
+    from edgedistill.profile import ProfileReport
 
 DISTILL_DIR = "distill"
 STUDENT_DIR = "student-int8"
@@ -26,10 +32,10 @@ class PipelineResult:
     """Every stage's result, and the wall-clock seconds of each stage."""
 
     out_dir: str
-    distill: object  # DistillResult
-    student: object  # ConversionResult of the distilled student
-    scratch: object  # ConversionResult of the from-scratch student
-    profile: object  # ProfileReport of the distilled student's int8 model
+    distill: DistillResult
+    student: ConversionResult  # the distilled student, int8
+    scratch: ConversionResult  # the from-scratch student, int8
+    profile: ProfileReport  # of the distilled student's int8 model
     seconds: dict
 
     def to_dict(self) -> dict:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import click
 
+from edgedistill.convert.modes import MODES
 from edgedistill.errors import EdgeDistillError
 
 DATA_HELP = (
@@ -123,10 +124,8 @@ def distill(teacher, student, data, out, temperature, alpha, epochs, teacher_epo
 @click.option("--data", "-d", required=True, help=DATA_HELP)
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
               help="Output directory (model.tflite, conversion.json, micro/).")
-@click.option("--mode", type=click.Choice(["int8", "float32", "float16", "dynamic"]),
-              default="int8", show_default=True,
-              help="int8: full-integer with int8 input/output; float32; float16 weights; "
-                   "dynamic: int8 weights with float activations.")
+@click.option("--mode", type=click.Choice(list(MODES)), default="int8", show_default=True,
+              help="; ".join(f"{m.name}: {m.description}" for m in MODES.values()) + ".")
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=500,
               show_default=True, help="Training samples in the representative dataset.")
 @click.option("--micro/--no-micro", default=None,

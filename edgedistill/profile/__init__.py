@@ -166,8 +166,8 @@ class ProfileReport:
 
 def _fit(target: Target, ops: Sequence[OpCost], flash: int, ram: int) -> TargetFit:
     latency = estimate_latency(target, ops)
-    flash_room = target.flash_bytes - target.reserved_flash_bytes - flash
-    ram_room = target.ram_bytes - target.reserved_ram_bytes - ram
+    flash_room = target.model_flash_bytes - flash
+    ram_room = target.model_ram_bytes - ram
     short = [name for name, room in (("flash", flash_room), ("RAM", ram_room)) if room < 0]
     return TargetFit(
         target=target.name, title=target.title, kind=target.kind,

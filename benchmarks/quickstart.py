@@ -13,28 +13,12 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import shlex
 import statistics
 import sys
 import tempfile
-from importlib.metadata import version
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from _results import preamble, prepend
 
 
 def run_once(out: Path, data: str, epochs: int, seed: int) -> dict:
@@ -79,17 +63,10 @@ def main() -> None:
             print(f"seed {seed}...", file=sys.stderr, flush=True)
             runs.append(run_once(Path(tmp) / f"seed{seed}", args.data, args.epochs, seed))
 
-    command = "python benchmarks/quickstart.py " + shlex.join(sys.argv[1:])
     lines = [
         f"## quickstart pipeline, {args.data}, {args.epochs} epochs, {args.seeds} seeds",
         "",
-        f"- command: `{command.strip()}`",
-        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {_cpu_model()}, {os.cpu_count()} cores, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}",
-        f"- versions: tensorflow {version('tensorflow')}, tf-keras {version('tf-keras')}, "
-        f"tfmot {version('tensorflow-model-optimization')}, ai-edge-litert "
-        f"{version('ai-edge-litert')}, tflite-micro {version('tflite-micro')}",
+        *preamble("quickstart.py"),
         "",
         "| figure | median | " + " | ".join(f"seed {s}" for s in range(args.seeds)) + " |",
         "|---|---:|" + "---:|" * args.seeds,
@@ -101,12 +78,7 @@ def main() -> None:
             + " | ".join(_fmt(key, v) for v in values) + " |"
         )
     section = "\n".join(lines) + "\n"
-    header = "# Benchmark results\n\nNewest first. Each section says how to reproduce it.\n\n"
-    previous = RESULTS.read_text() if RESULTS.exists() else header
-    body = previous[len(header):] if previous.startswith(header) else previous
-    tmp_path = RESULTS.with_suffix(".md.partial")
-    tmp_path.write_text(header + section + "\n" + body)
-    tmp_path.replace(RESULTS)
+    prepend(section)
     print(section)
 
 

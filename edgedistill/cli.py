@@ -67,56 +67,102 @@ def main():
 def _distill_options(f):
     options = [
         click.option("--temperature", type=float, default=4.0, show_default=True,
-                     help="Softmax temperature of the teacher's soft targets."),
+                     help="Softmax temperature of the default loss (logits_distillation)."),
         click.option("--alpha", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-                     help="Weight of the hard-label loss; the soft-target loss gets 1 - alpha."),
+                     help="Weight of the hard-label loss; the distillation losses get 1 - alpha."),
         click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True,
-                     help="Distillation epochs (also those of the from-scratch baseline)."),
-        click.option("--teacher-epochs", type=click.IntRange(min=1), default=None,
-                     help="Epochs to train a zoo teacher [default: --epochs]."),
+                     help="Student epochs (distilled and from-scratch alike)."),
+        click.option("--learning-rate", type=float, default=5e-3, show_default=True,
+                     help="The student's Adam learning rate (peak of the schedule)."),
+        click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine",
+                     show_default=True, help="Learning-rate schedule over all epochs."),
+        click.option("--patience", type=click.IntRange(min=1), default=None,
+                     help="Stop after this many epochs without a better validation accuracy "
+                          "[default: never]; the best epoch's weights are restored either way."),
+        click.option("--teacher-epochs", type=click.IntRange(min=1), default=30,
+                     show_default=True,
+                     help="Most epochs for a zoo teacher (it stops early on the validation split "
+                          "and keeps its best epoch)."),
+        click.option("--teacher-learning-rate", type=float, default=1e-3, show_default=True,
+                     help="A zoo teacher's Adam learning rate."),
         click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
                      help="Batch size for training and evaluation."),
-        click.option("--learning-rate", type=float, default=5e-3, show_default=True,
-                     help="Adam learning rate."),
         click.option("--seed", type=int, default=0, show_default=True,
-                     help="Seeds data splits, weights and shuffling."),
+                     help="Seeds data splits, weights, batches and augmentation."),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
+def _specs(values, what):
+    from edgedistill.specs import parse
+
+    return [parse(value, what) for value in values]
+
+
 @main.command()
-@click.option("--teacher", "-t", required=True,
-              help="Teacher: a tf_keras .keras/.h5 file, or a zoo name "
-                   "(teacher-cnn, teacher-mlp) that is first trained on --data.")
+@click.option("--teacher", "-t", "teachers", required=True, multiple=True,
+              help="Teacher: a tf_keras or Keras 3 .keras/.h5 file, a SavedModel directory, a "
+                   ".tflite, an .onnx, a .npy of precomputed outputs for the training rows, or a "
+                   "zoo name (teacher-cnn, teacher-mlp) trained here first. Repeat for an "
+                   "ensemble: its soft targets are averaged.")
+@click.option("--teacher-weight", "teacher_weights", type=float, multiple=True,
+              help="Ensemble weight of each --teacher, in order [default: equal].")
 @click.option("--student", "-s", required=True,
               help="Student: a tf_keras .keras/.h5 file or a zoo name (student-cnn, student-mlp).")
 @click.option("--data", "-d", required=True, help=DATA_HELP)
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
-              help="Output directory (student.h5, teacher.h5, scratch_student.h5, distill.json).")
+              help="Output directory (student.h5, scratch_student.h5, teacher.h5, distill.json).")
+@click.option("--loss", "-l", "losses", multiple=True, metavar="NAME[:KEY=VALUE,...]",
+              help="A distillation loss; repeat to combine: logits_distillation, logits_mse, "
+                   "feature_distillation, attention_transfer, rkd_distance, rkd_angle. Layer "
+                   "losses name their layers, e.g. 'feature_distillation:teacher_layer_name="
+                   "conv2d_2,student_layer_name=conv2d_1' [default: logits_distillation at "
+                   "--temperature].")
+@click.option("--loss-weight", "loss_weights", type=float, multiple=True,
+              help="Weight of each --loss, in order [default: 1 each].")
+@click.option("--augment", "-a", "augment", multiple=True, metavar="NAME[:KEY=VALUE,...]",
+              help="Augment every batch, the same for teacher and student (consistent "
+                   "teaching); repeat to chain: shift, flip, crop, mixup.")
 @_distill_options
 @click.option("--qat/--no-qat", default=False, show_default=True,
               help="Quantization-aware training (tfmot) inside the distillation loop.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
-              help="Also train the student from scratch on hard labels, same epochs.")
+              help="Also train the student from scratch: same initial weights, same batches, "
+                   "same budget, hard labels only.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Where teacher outputs are cached [default: $EDGEDISTILL_CACHE_DIR or "
+                   "~/.cache/edgedistill].")
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
-def distill(teacher, student, data, out, temperature, alpha, epochs, teacher_epochs, batch_size,
-            learning_rate, seed, qat, baseline, force):
-    """Train a student on a teacher's soft targets plus the hard labels.
+def distill(teachers, teacher_weights, student, data, out, losses, loss_weights, augment,
+            temperature, alpha, epochs, learning_rate, schedule, patience, teacher_epochs,
+            teacher_learning_rate, batch_size, seed, qat, baseline, cache_dir, force):
+    """Train a student on a teacher's knowledge plus the hard labels.
 
-    Reports teacher, student and student-from-scratch accuracy on the test split.
+    Reports teacher, distilled student and student-from-scratch accuracy on the test split.
     """
     from edgedistill.distill import distill as run_distill
 
     result = run_distill(
-        teacher, student, data, out, temperature=temperature, alpha=alpha, epochs=epochs,
-        teacher_epochs=teacher_epochs, batch_size=batch_size, learning_rate=learning_rate,
-        seed=seed, qat=qat, scratch_baseline=baseline, force=force, progress=_RichProgress(),
+        list(teachers) if len(teachers) > 1 else teachers[0], student, data, out,
+        losses=_specs(losses, "--loss") or None, loss_weights=loss_weights or None,
+        temperature=temperature, alpha=alpha, epochs=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, schedule=schedule, patience=patience,
+        augment=_specs(augment, "--augment"), teacher_weights=teacher_weights or None,
+        teacher_epochs=teacher_epochs, teacher_learning_rate=teacher_learning_rate, seed=seed,
+        qat=qat, scratch_baseline=baseline, cache_dir=cache_dir, force=force,
+        progress=_RichProgress(),
     )
     from edgedistill.summary import distill_table
 
     _stdout().print(distill_table(result))
+    _warn(result.warnings)
+
+
+def _warn(warnings) -> None:
+    for warning in warnings:
+        click.secho(f"Warning: {warning}", err=True, fg="yellow")
 
 
 @main.command()
@@ -241,8 +287,8 @@ def targets_show(name):
 @click.option("--data", "-d", default="digits", show_default=True, help=DATA_HELP)
 @_distill_options
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
-def quickstart(out, data, temperature, alpha, epochs, teacher_epochs, batch_size,
-               learning_rate, seed, force):
+def quickstart(out, data, temperature, alpha, epochs, learning_rate, schedule, patience,
+               teacher_epochs, teacher_learning_rate, batch_size, seed, force):
     """The whole pipeline in one go, on digits by default.
 
     Trains a teacher, distills a 100x smaller student with quantization-aware
@@ -254,12 +300,14 @@ def quickstart(out, data, temperature, alpha, epochs, teacher_epochs, batch_size
 
     result = run_pipeline(
         out, data=data, temperature=temperature, alpha=alpha, epochs=epochs,
-        teacher_epochs=teacher_epochs, batch_size=batch_size, learning_rate=learning_rate,
-        seed=seed, force=force, progress=_RichProgress(),
+        learning_rate=learning_rate, schedule=schedule, patience=patience,
+        teacher_epochs=teacher_epochs, teacher_learning_rate=teacher_learning_rate,
+        batch_size=batch_size, seed=seed, force=force, progress=_RichProgress(),
     )
     console = _stdout()
     for renderable in pipeline_tables(result):
         console.print(renderable)
+    _warn(result.distill.warnings)
 
 
 if __name__ == "__main__":

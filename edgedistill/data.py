@@ -36,6 +36,10 @@ class Dataset:
         num_classes: labels lie in ``range(num_classes)``.
         val_source: ``"given"`` when the data brought a validation split,
             ``"split"`` when it was carved from the training data.
+        train_rows, val_rows: the row of each train (and carved validation)
+            sample in the training array the source gave, so outputs computed
+            elsewhere for that array (a teacher's ``.npy``) line up;
+            ``val_rows`` is None when the validation split was given.
     """
 
     name: str
@@ -47,6 +51,8 @@ class Dataset:
     y_test: np.ndarray
     num_classes: int
     val_source: str
+    train_rows: np.ndarray
+    val_rows: np.ndarray | None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -239,11 +245,12 @@ def _with_validation(name, x_train, y_train, x_test, y_test, val, val_fraction, 
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(x_train))
         n_val = max(1, int(round(len(x_train) * val_fraction)))
-        val_idx, train_idx = order[:n_val], order[n_val:]
-        val = (x_train[val_idx], y_train[val_idx])
-        x_train, y_train = x_train[train_idx], y_train[train_idx]
+        val_rows, train_rows = order[:n_val], order[n_val:]
+        val = (x_train[val_rows], y_train[val_rows])
+        x_train, y_train = x_train[train_rows], y_train[train_rows]
         val_source = "split"
     else:
+        val_rows, train_rows = None, np.arange(len(x_train))
         val_source = "given"
     labels = [y_train, val[1], y_test]
     return Dataset(
@@ -256,4 +263,6 @@ def _with_validation(name, x_train, y_train, x_test, y_test, val, val_fraction, 
         y_test=np.asarray(y_test, np.int64),
         num_classes=int(max(int(y.max()) for y in labels if len(y))) + 1,
         val_source=val_source,
+        train_rows=train_rows,
+        val_rows=val_rows,
     )

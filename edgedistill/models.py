@@ -58,9 +58,14 @@ def output_units(model, name: str) -> int:
 
 
 def outputs_probabilities(model) -> bool:
-    """True when the model ends in a softmax, so its outputs are probabilities."""
+    """True when the model ends in a softmax, so its outputs are probabilities.
+
+    A tfmot QAT wrapper is looked through: its activation wraps the layer's own.
+    """
     last = model.layers[-1]
+    last = getattr(last, "layer", last)
     activation = getattr(last, "activation", None)
+    activation = getattr(activation, "activation", activation)
     return type(last).__name__ == "Softmax" or getattr(activation, "__name__", "") == "softmax"
 
 

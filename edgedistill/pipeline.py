@@ -58,9 +58,12 @@ def run_pipeline(
     temperature: float = 4.0,
     alpha: float = 0.1,
     epochs: int = 20,
-    teacher_epochs: int | None = None,
-    batch_size: int = 64,
     learning_rate: float = 5e-3,
+    schedule: str = "cosine",
+    patience: int | None = None,
+    teacher_epochs: int = 30,
+    teacher_learning_rate: float = 1e-3,
+    batch_size: int = 64,
     seed: int = 0,
     force: bool = False,
     progress: Progress | None = None,
@@ -90,8 +93,9 @@ def run_pipeline(
         started = time.perf_counter()
         distilled = distill(
             teacher, student, dataset, out / DISTILL_DIR, temperature=temperature, alpha=alpha,
-            epochs=epochs, teacher_epochs=teacher_epochs, batch_size=batch_size,
-            learning_rate=learning_rate, seed=seed, qat=True, progress=progress,
+            epochs=epochs, learning_rate=learning_rate, schedule=schedule, patience=patience,
+            teacher_epochs=teacher_epochs, teacher_learning_rate=teacher_learning_rate,
+            batch_size=batch_size, seed=seed, qat=True, progress=progress,
         )
         seconds.update(distilled.seconds)
         stage_started = time.perf_counter()

@@ -14,19 +14,31 @@ def _pct(x: float | None) -> str:
 def distill_table(result) -> Table:
     """Teacher, distilled student and from-scratch student, side by side."""
     table = Table(title=f"Distillation on {result.data['name']} (test split)")
-    for column in ("model", "parameters", "test accuracy"):
+    for column in ("model", "parameters", "test accuracy", "s/epoch"):
         table.add_column(column, justify="left" if column == "model" else "right")
-    table.add_row("teacher", f"{result.teacher_params:,}", _pct(result.teacher_accuracy))
+    teacher_params = "—" if result.teacher_params is None else f"{result.teacher_params:,}"
+    table.add_row("teacher", teacher_params, _pct(result.teacher_accuracy), "")
     kind = "student (distilled" + (", QAT)" if result.qat else ")")
-    table.add_row(kind, f"{result.student_params:,}", _pct(result.student_accuracy))
+    table.add_row(kind, f"{result.student_params:,}", _pct(result.student_accuracy),
+                  _epoch_seconds(result, "distill"))
     if result.scratch_accuracy is not None:
         table.add_row("student (from scratch)", f"{result.student_params:,}",
-                      _pct(result.scratch_accuracy))
+                      _pct(result.scratch_accuracy), _epoch_seconds(result, "scratch"))
+        gain = 100 * result.gain
+        table.add_row("[bold]distillation gain[/]", "", f"[bold]{gain:+.1f} points[/]", "")
+    ratio = "" if result.size_ratio is None else f"{result.size_ratio:.0f}x fewer parameters · "
+    losses = ", ".join(loss["class_name"] for loss in result.losses)
+    augment = ", ".join(a["class_name"] for a in result.augment) or "none"
     table.caption = (
-        f"{result.size_ratio:.0f}x fewer parameters · T={result.temperature:g} "
-        f"alpha={result.alpha:g} · {result.epochs} epochs · saved in {result.out_dir}"
+        f"{ratio}{losses} · alpha={result.alpha:g} · augment: {augment} · "
+        f"{result.epochs} epochs · saved in {result.out_dir}"
     )
     return table
+
+
+def _epoch_seconds(result, fit: str) -> str:
+    record = result.fits.get(fit)
+    return "" if record is None else f"{record['median_epoch_seconds']:.2f}"
 
 
 def conversion_table(result) -> Table:
@@ -118,8 +130,10 @@ def pipeline_markdown(result) -> str:
         f"| student, from scratch | {d.student_params:,} | {_pct(d.scratch_accuracy)} | "
         f"{_pct(b.tflite_accuracy)} | {b.tflite_bytes:,} |",
         "",
-        f"Temperature {d.temperature:g}, alpha {d.alpha:g}, {d.epochs} epochs, batch "
-        f"{d.batch_size}, seed {d.seed}. The student has {d.size_ratio:.0f}x fewer parameters.",
+        f"Losses {', '.join(x['class_name'] for x in d.losses)}, temperature "
+        f"{d.temperature:g}, alpha {d.alpha:g}, {d.epochs} epochs, batch {d.batch_size}, seed "
+        f"{d.seed}; both students start from the same weights and see the same batches. "
+        f"Distillation gain: {100 * d.gain:+.1f} points.",
         f"int8 vs Keras top-1 agreement: {_pct(s.agreement)} (distilled), "
         f"{_pct(b.agreement)} (from scratch).",
         "",

@@ -18,11 +18,17 @@ from edgedistill._tf import keras
 from edgedistill.errors import EdgeDistillError
 
 
-def _conv_stack(x, widths: tuple[int, ...], layers):
-    for width in widths:
-        x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+def _conv_stack(x, widths: tuple[int, ...], layers, batchnorm: bool = False):
+    """Conv blocks; their activated outputs are ``block1``, ``block2``, ... for feature losses."""
+    for i, width in enumerate(widths, start=1):
+        if batchnorm:
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"block{i}_conv")(x)
+            x = layers.BatchNormalization(name=f"block{i}_bn")(x)
+            x = layers.ReLU(name=f"block{i}")(x)
+        else:
+            x = layers.Conv2D(width, 3, padding="same", activation="relu", name=f"block{i}")(x)
         if x.shape[1] >= 4 and x.shape[2] >= 4:
-            x = layers.MaxPooling2D(2)(x)
+            x = layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
     return x
 
 
@@ -32,14 +38,18 @@ def _as_image(inputs, layers):
 
 
 def teacher_cnn(input_shape, num_classes):
-    """Three conv blocks and a 256-unit dense head with dropout (~230k params on 8x8)."""
+    """Three conv-BatchNorm-ReLU blocks and a 256-unit dense head with dropout.
+
+    About 230k parameters on 8x8 inputs, 390k on 28x28. BatchNorm keeps the
+    statistics of the training data that data-free distillation matches.
+    """
     k = keras()
     inputs = k.Input(input_shape)
-    x = _conv_stack(_as_image(inputs, k.layers), (32, 64, 128), k.layers)
+    x = _conv_stack(_as_image(inputs, k.layers), (32, 64, 128), k.layers, batchnorm=True)
     x = k.layers.Flatten()(x)
-    x = k.layers.Dense(256, activation="relu")(x)
+    x = k.layers.Dense(256, activation="relu", name="embedding")(x)
     x = k.layers.Dropout(0.3)(x)
-    return k.Model(inputs, k.layers.Dense(num_classes)(x), name="teacher_cnn")
+    return k.Model(inputs, k.layers.Dense(num_classes, name="logits")(x), name="teacher_cnn")
 
 
 def student_cnn(input_shape, num_classes):
@@ -47,8 +57,8 @@ def student_cnn(input_shape, num_classes):
     k = keras()
     inputs = k.Input(input_shape)
     x = _conv_stack(_as_image(inputs, k.layers), (8, 16), k.layers)
-    x = k.layers.Flatten()(x)
-    return k.Model(inputs, k.layers.Dense(num_classes)(x), name="student_cnn")
+    x = k.layers.Flatten(name="embedding")(x)
+    return k.Model(inputs, k.layers.Dense(num_classes, name="logits")(x), name="student_cnn")
 
 
 def teacher_mlp(input_shape, num_classes):

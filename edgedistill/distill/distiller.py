@@ -1,50 +1,68 @@
 """The Distiller: a tf_keras Model that trains a student against a frozen teacher.
 
-Because it is a ``tf_keras.Model`` with its own ``train_step`` and
-``test_step``, everything Keras offers works unchanged: ``fit`` on a
-``tf.data`` pipeline, callbacks, checkpoints and ``tf.distribute`` strategies.
-Losses are averaged with ``tf.nn.compute_average_loss``, which divides by the
-global batch size under a distribution strategy and by the batch otherwise.
+It follows Keras 3's ``keras.distillation.Distiller`` on tf_keras (Keras 2),
+so tfmot can wrap the student. Keras's own ``train_step`` and ``test_step``
+run unchanged; the Distiller overrides ``compute_loss`` and
+``compute_metrics`` only. ``fit`` on ``tf.data``, callbacks, checkpoints and
+``tf.distribute`` strategies therefore work as for any model.
+
+One forward pass of the student gives both its output and the features its
+losses read: ``call`` returns ``{"output": ..., layer_name: ...}``. The
+teacher runs on the same (augmented) batch in inference mode, unless the
+batch brings its outputs precomputed as
+``({"inputs": x, "teacher_outputs": {"output": ...}}, y)``.
 
 Example:
     >>> distiller = Distiller(teacher=teacher, student=student,
     ...                       distillation_losses=LogitsDistillation(temperature=4.0),
     ...                       student_loss_weight=0.1)
-    >>> distiller.compile(optimizer="adam", metrics=["accuracy"])
+    >>> distiller.compile(optimizer="adam", metrics=[LabelAccuracy()])
     >>> distiller.fit(train_ds, validation_data=val_ds, epochs=10)
-    >>> distiller.student.save("student.keras")
+    >>> distiller.student.save("student.h5")
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-from edgedistill._tf import keras, tensorflow
+from edgedistill._tf import keras, tensorflow, tfmot
 from edgedistill.distill import losses as losses_lib
+from edgedistill.distill.labels import hard_label_crossentropy
+from edgedistill.distill.teachers import as_teacher
 from edgedistill.errors import EdgeDistillError
 from edgedistill.models import outputs_probabilities
 
 tf = tensorflow()
 _keras = keras()
 
+INPUTS = "inputs"
+TEACHER_OUTPUTS = "teacher_outputs"
+OUTPUT = "output"
 
+
+@_keras.saving.register_keras_serializable(package="edgedistill")
 class Distiller(_keras.Model):
     """Trains ``student`` on a weighted sum of hard-label and distillation losses.
 
-    ``loss = student_loss_weight * CE(y, student)
-             + (1 - student_loss_weight) * sum(w_i * distillation_loss_i(teacher, student))``
+    ``loss = student_loss_weight * hard_label_loss(y, student)
+             + (1 - student_loss_weight) * sum_i(w_i * distillation_loss_i(teacher, student))``
 
     Args:
-        teacher: a trained Keras model; it is frozen and run in inference mode.
-            Models ending in a softmax are handled: their log-probabilities
-            serve as logits.
-        student: the tf_keras model to train (QAT-wrapped or pruned models
-            included). It must output logits of the teacher's shape.
-        distillation_losses: one loss or a list (names, configs or instances,
-            see :mod:`edgedistill.distill.losses`).
-        distillation_loss_weights: one weight per distillation loss (default 1 each).
-        student_loss_weight: weight of the hard-label loss (the ``alpha`` of the
-            CLI); the distillation terms get ``1 - student_loss_weight``.
+        teacher: a trained model: a tf_keras or Keras 3 model, or a
+            :class:`~edgedistill.distill.teachers.Teacher` (SavedModel,
+            .tflite, ONNX, ensembles). It is frozen and run in inference mode.
+        student: the tf_keras model to train (QAT-wrapped or pruned included).
+            Its output must have the teacher's shape.
+        distillation_losses: one loss or a list (instances, registered names
+            or serialized dicts; see :mod:`edgedistill.distill.losses`).
+        distillation_loss_weights: one weight per loss (default 1 each).
+        student_loss_weight: weight of the hard-label loss (the CLI's
+            ``alpha``); the distillation terms get ``1 - student_loss_weight``.
+
+    A model that ends in a softmax, teacher or student, is handled: the
+    losses see its logits (the softmax's input where Keras kept it, else
+    log-probabilities, which differ from logits only by a per-example shift).
     """
 
     def __init__(
@@ -58,90 +76,248 @@ class Distiller(_keras.Model):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        if teacher.output_shape != student.output_shape:
+        self._teacher = as_teacher(teacher)
+        if isinstance(teacher, _keras.Model):
+            teacher.trainable = False
+            self.teacher = teacher
+        else:
+            self.teacher = self._teacher
+        self.student = student
+        if tuple(self._teacher.output_shape[1:]) != tuple(student.output_shape[1:]):
             raise EdgeDistillError(
-                f"teacher output shape {teacher.output_shape} differs from student output "
+                f"teacher output shape {self._teacher.output_shape} differs from student output "
                 f"shape {student.output_shape}; the student must predict the same classes"
             )
-        if not 0.0 <= student_loss_weight <= 1.0:
-            raise EdgeDistillError(f"alpha: must lie in [0, 1], got {student_loss_weight}")
+        self.student_loss_weight = _weight("alpha", student_loss_weight, upper=1.0)
         if not isinstance(distillation_losses, list | tuple):
             distillation_losses = [distillation_losses]
         self.distillation_losses = [losses_lib.get(loss) for loss in distillation_losses]
-        weights = distillation_loss_weights or [1.0] * len(self.distillation_losses)
+        if not self.distillation_losses:
+            raise EdgeDistillError("distillation_losses: give at least one distillation loss")
+        weights = distillation_loss_weights
+        if weights is None:
+            weights = [1.0] * len(self.distillation_losses)
         if len(weights) != len(self.distillation_losses):
             raise EdgeDistillError(
                 f"distillation_loss_weights: {len(weights)} weights for "
                 f"{len(self.distillation_losses)} losses"
             )
-        self.distillation_loss_weights = [float(w) for w in weights]
-        self.student_loss_weight = float(student_loss_weight)
-        self.teacher = teacher
-        self.teacher.trainable = False
-        self.student = student
-        self._teacher_gives_probabilities = outputs_probabilities(teacher)
+        self.distillation_loss_weights = [_weight("loss weight", w) for w in weights]
+        self._teacher_layers = tuple(sorted(
+            {loss.teacher_layer_name for loss in self.distillation_losses} - {None}
+        ))
+        self._student_features = _feature_model(student, [
+            loss.student_layer_name for loss in self.distillation_losses
+        ])
+        self.adapters = [self._adapter(i, loss) for i, loss in enumerate(self.distillation_losses)]
+        self._teacher_gives_probabilities = self._teacher.gives_probabilities
+        self._student_gives_probabilities = outputs_probabilities(student)
+        self._student_loss = None
         self.loss_tracker = _keras.metrics.Mean(name="loss")
         self.student_loss_tracker = _keras.metrics.Mean(name="student_loss")
         self.distillation_loss_tracker = _keras.metrics.Mean(name="distillation_loss")
 
-    def call(self, inputs, training=False):
-        return self.student(inputs, training=training)
+    def _adapter(self, index: int, loss):
+        teacher_shape = (self._teacher.layer_output_shape(loss.teacher_layer_name)
+                         if loss.teacher_layer_name else self._teacher.output_shape)
+        student_shape = (_find_layer(self.student, loss.student_layer_name).output_shape
+                         if loss.student_layer_name else self.student.output_shape)
+        loss.validate_shapes(teacher_shape, student_shape)
+        adapter = loss.build_adapter(teacher_shape, student_shape, name=f"adapter_{index}")
+        if adapter is not None:
+            adapter.build((None, *student_shape[1:]))
+        return adapter
 
-    def _teacher_logits(self, x):
-        out = self.teacher(x, training=False)
-        if self._teacher_gives_probabilities:
-            out = tf.math.log(tf.clip_by_value(tf.cast(out, tf.float32), 1e-7, 1.0))
-        return tf.stop_gradient(out)
+    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+        """Configures training; ``loss`` is the hard-label loss.
 
-    def _compute_losses(self, x, y, student_logits):
-        teacher_logits = self._teacher_logits(x)
-        hard = _keras.losses.sparse_categorical_crossentropy(y, student_logits, from_logits=True)
-        soft = tf.add_n(
-            [
-                w * loss(teacher_logits, student_logits)
-                for w, loss in zip(
-                    self.distillation_loss_weights, self.distillation_losses, strict=True
-                )
-            ]
-        )
-        a = self.student_loss_weight
-        student_loss = tf.nn.compute_average_loss(hard)
-        distillation_loss = tf.nn.compute_average_loss(soft)
-        total = a * student_loss + (1.0 - a) * distillation_loss
-        return total, student_loss, distillation_loss
+        Args:
+            optimizer: trains the student and the adapters.
+            loss: a Keras loss (name, function or instance) applied to the
+                labels and the student's raw output. Default: cross-entropy
+                on the student's logits against class indices or, under
+                mixup, class-probability rows.
+            metrics: metrics of the student's output against the labels.
+        """
+        self._student_loss = None if loss is None else _keras.losses.get(loss)
+        super().compile(optimizer=optimizer, loss=None, metrics=metrics, **kwargs)
 
-    def _record(self, y, student_logits, total, student_loss, distillation_loss):
-        self.loss_tracker.update_state(total)
-        self.student_loss_tracker.update_state(student_loss)
-        self.distillation_loss_tracker.update_state(distillation_loss)
-        self.compiled_metrics.update_state(y, student_logits)
-        return {m.name: m.result() for m in self.metrics}
+    def call(self, inputs, training=None):
+        """The student's output and the features the losses read, in one pass."""
+        x = inputs[INPUTS] if isinstance(inputs, dict) and INPUTS in inputs else inputs
+        if self._student_features is None:
+            return {OUTPUT: self.student(x, training=training)}
+        return self._student_features(x, training=training)
 
-    def train_step(self, data):
-        x, y = data[0], data[1]
-        with tf.GradientTape() as tape:
-            student_logits = self.student(x, training=True)
-            total, student_loss, distillation_loss = self._compute_losses(x, y, student_logits)
-            regularization = self.student.losses
-            loss = total + tf.add_n(regularization) if regularization else total
-        variables = self.student.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-        return self._record(y, student_logits, total, student_loss, distillation_loss)
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+        if y_pred is None:
+            y_pred = self(x, training=False)
+        student_output = y_pred[OUTPUT]
+        student_logits = _logits(student_output, self._student_gives_probabilities)
+        alpha = self.student_loss_weight
 
-    def test_step(self, data):
-        x, y = data[0], data[1]
-        student_logits = self.student(x, training=False)
-        total, student_loss, distillation_loss = self._compute_losses(x, y, student_logits)
-        return self._record(y, student_logits, total, student_loss, distillation_loss)
+        student_loss = tf.constant(0.0)
+        if alpha > 0.0 and y is not None:
+            if self._student_loss is None:
+                per_example = hard_label_crossentropy(y, student_logits)
+            else:
+                per_example = _per_example(self._student_loss, y, student_output)
+            student_loss = _mean(per_example, sample_weight)
+
+        distillation_loss = tf.constant(0.0)
+        if alpha < 1.0:
+            teacher = self._teacher_outputs(x)
+            terms = []
+            for loss, weight, adapter in zip(self.distillation_losses,
+                                             self.distillation_loss_weights, self.adapters,
+                                             strict=True):
+                t = teacher[loss.teacher_layer_name] if loss.teacher_layer_name else teacher[OUTPUT]
+                s = y_pred[loss.student_layer_name] if loss.student_layer_name else student_logits
+                if adapter is not None:
+                    s = adapter(s)
+                value = loss.compute_loss(t, s)
+                terms.append(weight * (_mean(value, sample_weight) if loss.per_example else value))
+            distillation_loss = tf.add_n(terms)
+
+        regularization = self.student.losses + [
+            r for adapter in self.adapters if adapter is not None for r in adapter.losses
+        ]
+        total = alpha * student_loss + (1.0 - alpha) * distillation_loss
+        if regularization:
+            total += tf.add_n(regularization)
+        # Weighted by batch size, as Keras averages its own loss over an epoch.
+        batch = tf.cast(tf.shape(student_output)[0], tf.float32)
+        self.loss_tracker.update_state(total, sample_weight=batch)
+        self.student_loss_tracker.update_state(student_loss, sample_weight=batch)
+        self.distillation_loss_tracker.update_state(distillation_loss, sample_weight=batch)
+        # Gradients are summed over replicas, so each replica's share is divided here.
+        return total / tf.cast(_replicas(), total.dtype)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight):
+        if y is not None:
+            self.compiled_metrics.update_state(y, y_pred[OUTPUT], sample_weight)
+        return self.get_metrics_result()
+
+    def predict_step(self, data):
+        x, _, _ = _keras.utils.unpack_x_y_sample_weight(data)
+        x = x[INPUTS] if isinstance(x, dict) and INPUTS in x else x
+        return self.student(x, training=False)
+
+    def _teacher_outputs(self, x) -> dict:
+        if isinstance(x, dict) and TEACHER_OUTPUTS in x:
+            outputs = dict(x[TEACHER_OUTPUTS])
+        else:
+            x = x[INPUTS] if isinstance(x, dict) and INPUTS in x else x
+            outputs = self._teacher.outputs(x, self._teacher_layers)
+        outputs[OUTPUT] = _logits(outputs[OUTPUT], self._teacher_gives_probabilities)
+        return {name: tf.stop_gradient(value) for name, value in outputs.items()}
+
+    @property
+    def teacher_layers(self) -> tuple[str, ...]:
+        """The teacher layers whose outputs the losses read (besides the final output)."""
+        return self._teacher_layers
 
     @property
     def metrics(self):
         trackers = [self.loss_tracker, self.student_loss_tracker, self.distillation_loss_tracker]
-        return trackers + self.compiled_metrics.metrics if self.compiled_metrics else trackers
+        compiled = self.compiled_metrics.metrics if self.compiled_metrics is not None else []
+        return trackers + compiled
 
     def get_config(self) -> dict:
+        if not isinstance(self.teacher, _keras.Model):
+            raise EdgeDistillError(
+                f"{self._teacher.name}: a Distiller saves only with a tf_keras teacher; "
+                "save distiller.student instead"
+            )
+        serialize = _keras.saving.serialize_keras_object
         return {
+            "name": self.name,
+            "teacher": serialize(self.teacher),
+            "student": serialize(self.student),
             "distillation_losses": [losses_lib.serialize(x) for x in self.distillation_losses],
             "distillation_loss_weights": self.distillation_loss_weights,
             "student_loss_weight": self.student_loss_weight,
         }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        with tfmot().quantization.keras.quantize_scope():
+            for key in ("teacher", "student"):
+                config[key] = _keras.saving.deserialize_keras_object(
+                    config[key], custom_objects=custom_objects
+                )
+        return cls(**config)
+
+
+def _weight(name: str, value, upper: float | None = None) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (upper is not None and value > upper):
+        bound = f"[0, {upper:g}]" if upper is not None else "[0, inf)"
+        raise EdgeDistillError(f"{name}: must lie in {bound}, got {value}")
+    return value
+
+
+def _find_layer(model, name: str):
+    """The layer ``name``, or its tfmot wrapper ``quant_<name>`` in a QAT student."""
+    for candidate in (name, f"quant_{name}"):
+        try:
+            return model.get_layer(candidate)
+        except ValueError:
+            continue
+    some = ", ".join(layer.name for layer in model.layers[:8])
+    raise EdgeDistillError(f"{model.name}: has no layer {name!r}; its layers include {some}")
+
+
+def _feature_model(student, layer_names):
+    """A model giving the student's output and named layers' outputs, or None if none named."""
+    layer_names = sorted({n for n in layer_names if n})
+    if not layer_names:
+        return None
+    if not getattr(student, "inputs", None):
+        raise EdgeDistillError(
+            f"{student.name}: feature losses need a functional or Sequential student with "
+            "known inputs"
+        )
+    outputs = {OUTPUT: student.outputs[0]}
+    for name in layer_names:
+        layer = _find_layer(student, name)
+        try:
+            outputs[name] = layer.output
+        except AttributeError:
+            raise EdgeDistillError(
+                f"{student.name}: layer {name!r} is used more than once; name a layer with "
+                "a single output"
+            ) from None
+    return _keras.Model(student.inputs, outputs, name=f"{student.name}_features")
+
+
+def _logits(outputs, gives_probabilities: bool):
+    if not gives_probabilities:
+        return outputs
+    # Keras keeps the softmax's input on its output tensor; it is the exact logits.
+    kept = getattr(outputs, "_keras_logits", None)
+    if kept is not None:
+        return kept
+    return tf.math.log(tf.clip_by_value(tf.cast(outputs, tf.float32), 1e-7, 1.0))
+
+
+def _per_example(loss, y, y_pred):
+    if isinstance(loss, _keras.losses.Loss):
+        return loss.call(y, y_pred)
+    return loss(y, y_pred)
+
+
+def _mean(per_example, sample_weight):
+    """The per-example mean, weighted as Keras does: sum(w * l) / batch size."""
+    per_example = tf.cast(per_example, tf.float32)
+    if sample_weight is not None:
+        per_example *= tf.cast(tf.reshape(sample_weight, tf.shape(per_example)), tf.float32)
+    return tf.reduce_mean(per_example)
+
+
+def _replicas() -> int:
+    context = tf.distribute.get_replica_context()
+    if context is None:  # called across replicas, outside a training step
+        return tf.distribute.get_strategy().num_replicas_in_sync
+    return context.num_replicas_in_sync

@@ -1,104 +1,366 @@
-"""Distillation losses: what the student learns from the teacher's outputs.
+"""Distillation losses: what the student learns from the teacher.
 
-Named after Keras 3's ``keras.distillation`` API. Each loss maps teacher and
-student logits to a per-example loss; :func:`get` and :func:`serialize` turn
-names and configs into losses and back, so a later loss (feature-based,
-relation-based) only registers itself here.
+Named after Keras 3's ``keras.distillation`` API. A loss compares teacher and
+student outputs (the final logits, or the outputs of named layers) and
+returns one value per example, or one value for the batch when it relates
+examples to each other (RKD). The :class:`~edgedistill.distill.Distiller`
+reduces it with the sample weights and the distribution strategy.
+
+Each loss registers itself under one snake_case name with :func:`register`;
+:func:`get` and :func:`serialize` turn names and configs into losses and back.
 
 Example:
     >>> loss = get("logits_distillation")
     >>> serialize(loss)
     {'class_name': 'LogitsDistillation', 'config': {'temperature': 4.0, 'loss': 'kl_divergence'}}
+    >>> get({"class_name": "FeatureDistillation",
+    ...      "config": {"teacher_layer_name": "conv2d_1", "student_layer_name": "conv2d"}})
 """
 
 from __future__ import annotations
 
+import math
+
 from edgedistill._tf import tensorflow
 from edgedistill.errors import EdgeDistillError
 
+_REGISTRY: dict[str, type[DistillationLoss]] = {}
+
+
+def register(name: str):
+    """Class decorator: makes a loss known to :func:`get` by ``name`` and class name."""
+
+    def decorate(cls):
+        cls.registered_name = name
+        _REGISTRY[name] = cls
+        _REGISTRY[cls.__name__] = cls
+        return cls
+
+    return decorate
+
+
+def names() -> list[str]:
+    """The registered snake_case loss names."""
+    return sorted(name for name, cls in _REGISTRY.items() if name == cls.registered_name)
+
 
 class DistillationLoss:
-    """Base class: ``loss(teacher_logits, student_logits)`` gives one value per example."""
+    """Base class of every distillation loss.
 
-    def __call__(self, teacher_logits, student_logits):
+    Attributes:
+        teacher_layer_name: the teacher layer whose output the loss reads;
+            None for the final output (logits).
+        student_layer_name: likewise for the student.
+        per_example: True when :meth:`compute_loss` returns one value per
+            example, False when it returns one value for the batch.
+    """
+
+    registered_name = ""
+    teacher_layer_name: str | None = None
+    student_layer_name: str | None = None
+    per_example = True
+
+    def compute_loss(self, teacher_outputs, student_outputs):
+        """Returns the loss: shape ``(batch,)`` if ``per_example`` else a scalar."""
         raise NotImplementedError
+
+    def build_adapter(self, teacher_shape, student_shape, name: str):
+        """A trainable layer mapping student outputs to the teacher's shape, or None.
+
+        The Distiller trains the adapter with the student; it never reaches
+        the exported student.
+        """
+        del teacher_shape, student_shape, name
+        return None
+
+    def validate_shapes(self, teacher_shape, student_shape) -> None:
+        """Raises EdgeDistillError when the outputs cannot be compared."""
+        if tuple(teacher_shape[1:]) != tuple(student_shape[1:]):
+            raise EdgeDistillError(
+                f"{self.registered_name}: teacher output shape {_shape(teacher_shape)} differs "
+                f"from student output shape {_shape(student_shape)}"
+            )
 
     def get_config(self) -> dict:
         return {}
 
     @classmethod
     def from_config(cls, config: dict) -> DistillationLoss:
-        return cls(**config)
+        try:
+            return cls(**config)
+        except TypeError as e:
+            raise EdgeDistillError(f"{cls.registered_name}: bad config ({e})") from None
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
 
 
+def _shape(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _positive(name: str, value: float) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise EdgeDistillError(f"{name}: must be a finite number above 0, got {value}")
+    return value
+
+
+@register("logits_distillation")
 class LogitsDistillation(DistillationLoss):
     """Hinton et al.'s soft-target loss on temperature-scaled softmax outputs.
 
-    The loss is multiplied by ``temperature ** 2`` so its gradients keep the
-    same scale as the hard-label loss whatever the temperature.
+    ``T² · KL(softmax(teacher / T) || softmax(student / T))`` per example. The
+    ``T²`` factor keeps the gradients on the scale of the hard-label loss
+    whatever the temperature.
 
     Args:
         temperature: softens both distributions; higher shows more of the
             teacher's "dark knowledge" about wrong classes.
-        loss: ``"kl_divergence"`` (KL(teacher || student)) or
-            ``"categorical_crossentropy"`` (cross-entropy against the teacher's
-            soft targets; same gradients, offset by the teacher's entropy).
+        loss: ``"kl_divergence"``, or ``"categorical_crossentropy"``
+            (cross-entropy against the soft targets: same gradients, offset by
+            the teacher's entropy).
 
     Example:
-        >>> loss = LogitsDistillation(temperature=4.0)
-        >>> per_example = loss(teacher_logits, student_logits)
+        >>> LogitsDistillation(temperature=4.0).compute_loss(teacher_logits, student_logits)
     """
 
     _LOSSES = ("kl_divergence", "categorical_crossentropy")
 
     def __init__(self, temperature: float = 4.0, loss: str = "kl_divergence"):
-        if not temperature > 0:
-            raise EdgeDistillError(f"temperature: must be positive, got {temperature}")
+        self.temperature = _positive("temperature", temperature)
         if loss not in self._LOSSES:
             raise EdgeDistillError(f"loss: {loss!r} unknown; use one of {', '.join(self._LOSSES)}")
-        self.temperature = float(temperature)
         self.loss = loss
 
-    def __call__(self, teacher_logits, student_logits):
+    def compute_loss(self, teacher_outputs, student_outputs):
         tf = tensorflow()
         t = self.temperature
-        teacher_log_p = tf.nn.log_softmax(tf.cast(teacher_logits, tf.float32) / t, axis=-1)
-        student_log_q = tf.nn.log_softmax(tf.cast(student_logits, tf.float32) / t, axis=-1)
+        teacher_log_p = tf.nn.log_softmax(tf.cast(teacher_outputs, tf.float32) / t, axis=-1)
+        student_log_q = tf.nn.log_softmax(tf.cast(student_outputs, tf.float32) / t, axis=-1)
         teacher_p = tf.exp(teacher_log_p)
-        cross_entropy = -tf.reduce_sum(teacher_p * student_log_q, axis=-1)
+        per_example = -tf.reduce_sum(teacher_p * student_log_q, axis=-1)
         if self.loss == "kl_divergence":
-            per_example = cross_entropy + tf.reduce_sum(teacher_p * teacher_log_p, axis=-1)
-        else:
-            per_example = cross_entropy
+            per_example += tf.reduce_sum(teacher_p * teacher_log_p, axis=-1)
         return per_example * (t * t)
 
     def get_config(self) -> dict:
         return {"temperature": self.temperature, "loss": self.loss}
 
 
-_REGISTRY: dict[str, type[DistillationLoss]] = {
-    "logits_distillation": LogitsDistillation,
-    "LogitsDistillation": LogitsDistillation,
-}
+@register("logits_mse")
+class LogitsMSE(DistillationLoss):
+    """Mean squared error between teacher and student logits.
+
+    The limit of :class:`LogitsDistillation` at high temperature (Hinton et
+    al.), and a strong loss of its own (Kim et al. 2021): it matches the
+    logits' scale too, not only their softmax.
+    """
+
+    def compute_loss(self, teacher_outputs, student_outputs):
+        tf = tensorflow()
+        diff = tf.cast(student_outputs, tf.float32) - tf.cast(teacher_outputs, tf.float32)
+        return tf.reduce_mean(tf.square(diff), axis=-1)
+
+
+class _LayerLoss(DistillationLoss):
+    """A loss on the outputs of a named teacher layer and a named student layer."""
+
+    def __init__(self, teacher_layer_name: str | None = None,
+                 student_layer_name: str | None = None):
+        for field, value in (("teacher_layer_name", teacher_layer_name),
+                             ("student_layer_name", student_layer_name)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise EdgeDistillError(f"{field}: must be a layer name, got {value!r}")
+        self.teacher_layer_name = teacher_layer_name
+        self.student_layer_name = student_layer_name
+
+    def get_config(self) -> dict:
+        return {"teacher_layer_name": self.teacher_layer_name,
+                "student_layer_name": self.student_layer_name}
+
+
+@register("feature_distillation")
+class FeatureDistillation(_LayerLoss):
+    """FitNets hints: the student's feature map regresses the teacher's.
+
+    Per example, the mean squared error between the teacher layer's output and
+    the student layer's output passed through a trainable adapter (a 1x1
+    convolution for feature maps, a dense layer for vectors) that maps the
+    student's channels to the teacher's. Feature maps of different spatial
+    sizes are compared at the smaller size (area resizing).
+
+    Args:
+        teacher_layer_name: the teacher layer to imitate.
+        student_layer_name: the student layer that imitates it.
+
+    Example:
+        >>> FeatureDistillation(teacher_layer_name="conv2d_2", student_layer_name="conv2d_1")
+    """
+
+    def validate_shapes(self, teacher_shape, student_shape) -> None:
+        if len(teacher_shape) != len(student_shape):
+            raise EdgeDistillError(
+                f"feature_distillation: teacher layer {self.teacher_layer_name} gives "
+                f"{_shape(teacher_shape)} but student layer {self.student_layer_name} gives "
+                f"{_shape(student_shape)}; pick layers of the same rank"
+            )
+
+    def build_adapter(self, teacher_shape, student_shape, name: str):
+        from edgedistill.distill.adapters import FeatureAdapter
+
+        return FeatureAdapter(channels=int(teacher_shape[-1]), name=name)
+
+    def compute_loss(self, teacher_outputs, student_outputs):
+        tf = tensorflow()
+        teacher_outputs, student_outputs = _common_size(teacher_outputs, student_outputs)
+        diff = tf.cast(student_outputs, tf.float32) - tf.cast(teacher_outputs, tf.float32)
+        return tf.reduce_mean(tf.reshape(tf.square(diff), (tf.shape(diff)[0], -1)), axis=-1)
+
+
+@register("attention_transfer")
+class AttentionTransfer(_LayerLoss):
+    """Attention transfer (Zagoruyko & Komodakis 2017) on conv feature maps.
+
+    A map's attention is the channel mean of its squared activations,
+    flattened and L2-normalised. Per example, the loss is the squared distance
+    between the student's and the teacher's attention (between 0 and 4); the
+    paper's ``β/2 · mean`` equals this times ``β / (2 · H · W)``. Channel
+    counts may differ; spatial sizes are compared at the smaller one.
+    """
+
+    def validate_shapes(self, teacher_shape, student_shape) -> None:
+        if len(teacher_shape) != 4 or len(student_shape) != 4:
+            raise EdgeDistillError(
+                f"attention_transfer: needs conv feature maps (batch, H, W, C); teacher layer "
+                f"{self.teacher_layer_name} gives {_shape(teacher_shape)}, student layer "
+                f"{self.student_layer_name} gives {_shape(student_shape)}"
+            )
+
+    def compute_loss(self, teacher_outputs, student_outputs):
+        tf = tensorflow()
+        teacher_outputs, student_outputs = _common_size(teacher_outputs, student_outputs)
+        diff = _attention(student_outputs) - _attention(teacher_outputs)
+        return tf.reduce_sum(tf.square(diff), axis=-1)
+
+
+def _attention(feature_map):
+    tf = tensorflow()
+    energy = tf.reduce_mean(tf.square(tf.cast(feature_map, tf.float32)), axis=-1)
+    return tf.math.l2_normalize(tf.reshape(energy, (tf.shape(energy)[0], -1)), axis=-1)
+
+
+def _common_size(a, b):
+    """Area-resizes the larger of two feature maps to the other's spatial size."""
+    tf = tensorflow()
+    if len(a.shape) < 3 or a.shape[1:-1] == b.shape[1:-1]:
+        return a, b
+    size = [min(int(x), int(y)) for x, y in zip(a.shape[1:-1], b.shape[1:-1], strict=True)]
+
+    def resize(t):
+        if list(t.shape[1:-1]) == size:
+            return t
+        if len(t.shape) == 3:  # (batch, steps, channels): resize as a 1-pixel-high image
+            return tf.image.resize(t[:, None], [1, size[0]], method="area")[:, 0]
+        return tf.image.resize(t, size, method="area")
+
+    return resize(a), resize(b)
+
+
+class _RelationLoss(_LayerLoss):
+    """Relational KD (Park et al. 2019): compares relations between examples.
+
+    Outputs are flattened to one vector per example, so teacher and student
+    widths may differ. The loss is one value for the batch.
+    """
+
+    per_example = False
+
+    def validate_shapes(self, teacher_shape, student_shape) -> None:
+        pass
+
+
+def _huber(a, b):
+    tf = tensorflow()
+    diff = tf.abs(a - b)
+    return tf.where(diff < 1.0, 0.5 * tf.square(diff), diff - 0.5)
+
+
+def _flat(x):
+    tf = tensorflow()
+    return tf.reshape(tf.cast(x, tf.float32), (tf.shape(x)[0], -1))
+
+
+def _pairwise_distances(e):
+    tf = tensorflow()
+    squared = tf.reduce_sum(tf.square(e), axis=-1)
+    d2 = squared[:, None] + squared[None, :] - 2.0 * tf.matmul(e, e, transpose_b=True)
+    # Zero the diagonal exactly: sqrt's gradient at 0 is infinite.
+    off_diagonal = 1.0 - tf.eye(tf.shape(e)[0])
+    return tf.sqrt(tf.maximum(d2, 1e-12)) * off_diagonal
+
+
+@register("rkd_distance")
+class RKDDistance(_RelationLoss):
+    """RKD distance loss: pairwise distances, each normalised by their mean, matched by Huber."""
+
+    def compute_loss(self, teacher_outputs, student_outputs):
+        tf = tensorflow()
+
+        def normalised(e):
+            d = _pairwise_distances(_flat(e))
+            pairs = tf.reduce_sum(tf.cast(d > 0, tf.float32))
+            return d / (tf.reduce_sum(d) / tf.maximum(pairs, 1.0) + 1e-12)
+
+        teacher = tf.stop_gradient(normalised(teacher_outputs))
+        return tf.reduce_mean(_huber(normalised(student_outputs), teacher))
+
+
+@register("rkd_angle")
+class RKDAngle(_RelationLoss):
+    """RKD angle loss: the angle at every j of every triplet (i, j, k), matched by Huber."""
+
+    def compute_loss(self, teacher_outputs, student_outputs):
+        tf = tensorflow()
+
+        def angles(e):
+            e = _flat(e)
+            directions = tf.math.l2_normalize(e[None, :, :] - e[:, None, :], axis=-1)
+            return tf.matmul(directions, directions, transpose_b=True)
+
+        teacher = tf.stop_gradient(angles(teacher_outputs))
+        return tf.reduce_mean(_huber(angles(student_outputs), teacher))
 
 
 def get(identifier) -> DistillationLoss:
-    """Returns a loss from an instance, a registered name or a serialized dict."""
+    """Returns a loss from an instance, a registered name or a serialized dict.
+
+    Raises:
+        EdgeDistillError: an unknown name or a config the loss does not take.
+    """
     if isinstance(identifier, DistillationLoss):
         return identifier
     if isinstance(identifier, str):
         cls = _REGISTRY.get(identifier)
         if cls is None:
-            known = ", ".join(sorted(k for k in _REGISTRY if "_" in k))
-            raise EdgeDistillError(f"{identifier}: unknown distillation loss; known: {known}")
+            raise EdgeDistillError(
+                f"{identifier}: unknown distillation loss; known: {', '.join(names())}"
+            )
         return cls()
     if isinstance(identifier, dict) and "class_name" in identifier:
         cls = _REGISTRY.get(identifier["class_name"])
         if cls is None:
-            raise EdgeDistillError(f"{identifier['class_name']}: unknown distillation loss")
-        return cls.from_config(identifier.get("config", {}))
-    raise EdgeDistillError(f"cannot interpret {identifier!r} as a distillation loss")
+            known = ", ".join(names())
+            raise EdgeDistillError(
+                f"{identifier['class_name']}: unknown distillation loss; known: {known}")
+        config = identifier.get("config") or {}
+        if not isinstance(config, dict):
+            raise EdgeDistillError(f"{identifier['class_name']}: config must be a mapping")
+        return cls.from_config(config)
+    raise EdgeDistillError(f"cannot interpret {identifier!r:.80} as a distillation loss")
 
 
 def serialize(loss: DistillationLoss) -> dict:
+    """``{"class_name": ..., "config": ...}``, the form :func:`get` reads back."""
     return {"class_name": type(loss).__name__, "config": loss.get_config()}

@@ -1,0 +1,156 @@
+"""How a model is fitted: optimizer, schedule, early stopping, timing, progress.
+
+Teachers, distilled students and from-scratch students all train through
+:func:`fit`, so a comparison between them differs only in what they learn
+from, never in how they are trained.
+
+Example:
+    >>> budget = Budget(epochs=20, learning_rate=5e-3)
+    >>> record = fit(model, train_ds, val_ds, budget, progress=progress, stage="scratch")
+    >>> record.best_epoch, record.epoch_seconds
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import time
+
+from edgedistill._tf import keras
+from edgedistill.distill.labels import LabelAccuracy, hard_label_crossentropy
+from edgedistill.errors import EdgeDistillError
+from edgedistill.progress import Progress
+
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """What one training run may spend, and how it spends it.
+
+    Attributes:
+        epochs: passes over the training data.
+        learning_rate: Adam's (peak) learning rate.
+        schedule: ``"cosine"`` (decay to 0 over all steps) or ``"constant"``.
+        patience: stop after this many epochs without a better validation
+            accuracy; None never stops early. The best epoch's weights are
+            restored either way.
+    """
+
+    epochs: int
+    learning_rate: float
+    schedule: str = "cosine"
+    patience: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise EdgeDistillError(
+                f"epochs: must be a whole number of at least 1, got {self.epochs}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise EdgeDistillError(
+                f"learning-rate: must be a finite number above 0, got {self.learning_rate}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise EdgeDistillError(
+                f"schedule: {self.schedule!r} unknown; use one of {', '.join(SCHEDULES)}"
+            )
+        if self.patience is not None and self.patience < 1:
+            raise EdgeDistillError(f"patience: must be at least 1, got {self.patience}")
+
+    def optimizer(self, steps_per_epoch: int):
+        k = keras()
+        rate = self.learning_rate
+        if self.schedule == "cosine":
+            rate = k.optimizers.schedules.CosineDecay(rate, self.epochs * max(steps_per_epoch, 1))
+        return k.optimizers.Adam(rate)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class FitRecord:
+    """What one training run did: epochs run, the restored best epoch, timing."""
+
+    epochs_run: int
+    best_epoch: int
+    best_val_accuracy: float
+    epoch_seconds: tuple[float, ...]
+    history: dict
+
+    @property
+    def median_epoch_seconds(self) -> float:
+        return statistics.median(self.epoch_seconds)
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "median_epoch_seconds": self.median_epoch_seconds}
+
+
+def compile_student(model, budget: Budget, steps_per_epoch: int) -> None:
+    """Compiles a model to learn from hard labels alone (teachers, scratch students)."""
+    model.compile(optimizer=budget.optimizer(steps_per_epoch), loss=hard_label_crossentropy,
+                  metrics=[LabelAccuracy()])
+
+
+def compile_distiller(distiller, budget: Budget, steps_per_epoch: int) -> None:
+    distiller.compile(optimizer=budget.optimizer(steps_per_epoch), metrics=[LabelAccuracy()])
+
+
+def fit(model, train, val, budget: Budget, *, progress: Progress, stage: str,
+        callbacks=()) -> FitRecord:
+    """Fits a compiled model and restores its weights of the best validation epoch."""
+    k = keras()
+    timer = _EpochTimer()
+    best = k.callbacks.EarlyStopping(
+        monitor="val_accuracy", mode="max", restore_best_weights=True,
+        patience=budget.patience or budget.epochs,
+    )
+    history = model.fit(
+        train, validation_data=val, epochs=budget.epochs, verbose=0,
+        callbacks=[timer, best, _ProgressCallback(progress, stage, budget.epochs), *callbacks],
+    )
+    val_accuracy = history.history.get("val_accuracy", [math.nan])
+    for name, values in history.history.items():
+        if not all(math.isfinite(v) for v in values):
+            raise EdgeDistillError(
+                f"{stage}: training diverged ({name} is not finite); lower --learning-rate "
+                "or check the data for NaN"
+            )
+    return FitRecord(
+        epochs_run=len(val_accuracy),
+        best_epoch=best.best_epoch + 1,
+        best_val_accuracy=float(max(val_accuracy)),
+        epoch_seconds=tuple(timer.seconds),
+        history={name: [float(v) for v in values] for name, values in history.history.items()},
+    )
+
+
+def _callback_base():
+    return keras().callbacks.Callback
+
+
+class _EpochTimer(_callback_base()):
+    """Wall-clock seconds of each epoch, validation included."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._started)
+
+
+class _ProgressCallback(_callback_base()):
+    """Forwards epoch ends to a :class:`~edgedistill.progress.Progress`."""
+
+    def __init__(self, progress: Progress, stage: str, epochs: int):
+        super().__init__()
+        self.progress, self.stage, self.epochs = progress, stage, epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.progress.epoch(self.stage, epoch + 1, self.epochs, dict(logs or {}))

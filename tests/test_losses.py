@@ -1,0 +1,135 @@
+"""Every distillation loss against a NumPy reference, and the loss registry."""
+
+import numpy as np
+import pytest
+
+from edgedistill._tf import tensorflow
+from edgedistill.distill import losses
+from edgedistill.distill.losses import (
+    AttentionTransfer,
+    FeatureDistillation,
+    LogitsDistillation,
+    LogitsMSE,
+    RKDAngle,
+    RKDDistance,
+    get,
+    serialize,
+)
+from edgedistill.errors import EdgeDistillError
+
+tf = tensorflow()
+rng = np.random.default_rng(0)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _huber(d):
+    d = np.abs(d)
+    return np.where(d < 1, 0.5 * d**2, d - 0.5)
+
+
+def _np(loss, t, s):
+    return loss.compute_loss(tf.constant(t, tf.float32), tf.constant(s, tf.float32)).numpy()
+
+
+@pytest.mark.parametrize("kind", ["kl_divergence", "categorical_crossentropy"])
+def test_logits_distillation(kind):
+    t, s, temperature = rng.normal(size=(5, 10)), rng.normal(size=(5, 10)), 3.0
+    p, q = _softmax(t / temperature), _softmax(s / temperature)
+    expected = -(p * np.log(q)).sum(-1)
+    if kind == "kl_divergence":
+        expected += (p * np.log(p)).sum(-1)
+    np.testing.assert_allclose(_np(LogitsDistillation(temperature, kind), t, s),
+                               expected * temperature**2, rtol=1e-5)
+    assert np.allclose(_np(LogitsDistillation(temperature), t, t), 0, atol=1e-5)
+
+
+def test_logits_mse():
+    t, s = rng.normal(size=(4, 6)), rng.normal(size=(4, 6))
+    np.testing.assert_allclose(_np(LogitsMSE(), t, s), ((s - t) ** 2).mean(-1), rtol=1e-5)
+
+
+def test_feature_distillation_compares_maps_at_the_smaller_size():
+    t, s = rng.normal(size=(2, 4, 4, 3)), rng.normal(size=(2, 2, 2, 3))
+    pooled = t.reshape(2, 2, 2, 2, 2, 3).mean(axis=(2, 4))  # 2x2 area averages
+    expected = ((s - pooled) ** 2).reshape(2, -1).mean(-1)
+    np.testing.assert_allclose(_np(FeatureDistillation("a", "b"), t, s), expected, rtol=1e-5)
+    same = rng.normal(size=(3, 7))
+    assert np.allclose(_np(FeatureDistillation("a", "b"), same, same), 0)
+
+
+def test_attention_transfer():
+    t, s = rng.normal(size=(2, 3, 3, 8)), rng.normal(size=(2, 3, 3, 4))
+
+    def attention(f):
+        a = (f**2).mean(-1).reshape(len(f), -1)
+        return a / np.linalg.norm(a, axis=-1, keepdims=True)
+
+    expected = ((attention(s) - attention(t)) ** 2).sum(-1)
+    np.testing.assert_allclose(_np(AttentionTransfer("a", "b"), t, s), expected, rtol=1e-5)
+    with pytest.raises(EdgeDistillError, match="attention_transfer: needs conv feature maps"):
+        AttentionTransfer("a", "b").validate_shapes((None, 10), (None, 10))
+
+
+def test_rkd_distance():
+    t, s = rng.normal(size=(5, 8)), rng.normal(size=(5, 3))
+
+    def normalised(e):
+        d = np.linalg.norm(e[:, None] - e[None], axis=-1)
+        return d / d[d > 0].mean()
+
+    expected = _huber(normalised(s) - normalised(t)).mean()
+    np.testing.assert_allclose(_np(RKDDistance(), t, s), expected, rtol=1e-5)
+
+
+def test_rkd_angle():
+    t, s = rng.normal(size=(4, 6)), rng.normal(size=(4, 2))
+
+    def angles(e):
+        n = len(e)
+        out = np.zeros((n, n, n))
+        for i in range(n):
+            for j in range(n):
+                for k in range(n):
+                    u, v = e[j] - e[i], e[k] - e[i]
+                    if i != j and i != k:
+                        out[i, j, k] = u @ v / np.linalg.norm(u) / np.linalg.norm(v)
+        return out
+
+    expected = _huber(angles(s) - angles(t)).mean()
+    np.testing.assert_allclose(_np(RKDAngle(), t, s), expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("loss", [RKDDistance(), RKDAngle()])
+def test_relation_losses_have_finite_gradients_on_repeated_examples(loss):
+    s = tf.Variable(np.repeat(rng.normal(size=(2, 4)), 2, axis=0), dtype=tf.float32)
+    t = tf.constant(rng.normal(size=(4, 5)), tf.float32)
+    with tf.GradientTape() as tape:
+        value = loss.compute_loss(t, s)
+    assert np.all(np.isfinite(tape.gradient(value, s).numpy()))
+
+
+@pytest.mark.parametrize("name", losses.names())
+def test_every_loss_survives_serialization(name):
+    loss = get(name)
+    again = get(serialize(loss))
+    assert type(again) is type(loss) and again.get_config() == loss.get_config()
+    assert get(type(loss).__name__).get_config() == loss.get_config()
+
+
+def test_registry_names_and_errors():
+    assert {"logits_distillation", "logits_mse", "feature_distillation", "attention_transfer",
+            "rkd_distance", "rkd_angle"} <= set(losses.names())
+    with pytest.raises(EdgeDistillError, match="nope: unknown distillation loss; known: "):
+        get("nope")
+    with pytest.raises(EdgeDistillError, match="temperature"):
+        LogitsDistillation(temperature=0)
+    with pytest.raises(EdgeDistillError, match="temperature"):
+        LogitsDistillation(temperature=float("inf"))
+    with pytest.raises(EdgeDistillError, match="logits_distillation: bad config"):
+        get({"class_name": "LogitsDistillation", "config": {"temprature": 2}})
+    with pytest.raises(EdgeDistillError, match="teacher_layer_name"):
+        FeatureDistillation(teacher_layer_name="")

@@ -33,6 +33,9 @@ class _Group(click.Group):
             ctx.exit(2)
 
 
+_EPOCH_FIGURES = ("loss", "student_loss", "distillation_loss", "accuracy", "val_accuracy")
+
+
 class _RichProgress:
     """Prints stage starts and epoch ends to stderr, so stdout stays parseable."""
 
@@ -45,9 +48,7 @@ class _RichProgress:
         self.console.print(f"[bold cyan]▶ {name}[/] {detail}")
 
     def epoch(self, stage: str, epoch: int, epochs: int, logs: Mapping[str, float]) -> None:
-        shown = "  ".join(
-            f"{k} {v:.4f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_accuracy")
-        )
+        shown = "  ".join(f"{k} {logs[k]:.4f}" for k in _EPOCH_FIGURES if k in logs)
         self.console.print(f"  {stage} epoch {epoch}/{epochs}  {shown}")
 
 

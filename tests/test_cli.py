@@ -185,3 +185,37 @@ def test_out_exists_and_is_not_empty(tiny_models, tmp_path):
     ):
         assert_clean_error(run(*args), str(out), "--force")
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("option,value,fragment", [
+    ("--loss", "nope", "nope: unknown distillation loss; known: "),
+    ("--loss", "logits_distillation:temperature", "'temperature' in logits_distillation"),
+    ("--loss", "logits_distillation:temperature=0", "temperature: must be a finite number"),
+    ("--loss", "feature_distillation:teacher_layer_name=dense,student_layer_name=nope",
+     "has no layer 'nope'"),
+    ("--augment", "rotate", "rotate: unknown augmentation"),
+    ("--augment", "shift:fraction=2", "shift fraction: must lie in"),
+    ("--augment", ":fraction=2", "does not start with a name"),
+])
+def test_bad_losses_and_augmentations(tiny_models, tmp_path, option, value, fragment):
+    result = run("distill", "--teacher", tiny_models / "ten.h5", "--student", "student-mlp",
+                 "--data", "digits", "--out", tmp_path / "d", option, value, "--epochs", 1)
+    assert_clean_error(result, fragment)
+    assert not (tmp_path / "d").exists()
+
+
+def test_distill_with_losses_augmentation_and_an_ensemble(tiny_models, tmp_path):
+    result = run("distill", "-t", tiny_models / "ten.h5", "-t", tiny_models / "ten.h5",
+                 "--teacher-weight", 1, "--teacher-weight", 3, "--student", "student-mlp",
+                 "--data", "digits", "--out", tmp_path / "d", "--loss", "logits_mse",
+                 "--loss", "rkd_angle", "--loss-weight", 1, "--loss-weight", 2,
+                 "--augment", "shift:fraction=0.125", "--augment", "mixup", "--epochs", 2,
+                 "--cache-dir", tmp_path / "cache")
+    assert result.exit_code == 0, result.output
+    assert "distillation gain" in result.stdout and "distill epoch 2/2" in result.stderr
+    assert "distillation_loss" in result.stderr
+    # An untrained teacher is flagged.
+    assert "Warning: the teacher" in result.stderr
+    record = json.loads((tmp_path / "d" / "distill.json").read_text())
+    assert [a["class_name"] for a in record["augment"]] == ["Shift", "Mixup"]
+    assert record["teacher"]["kind"] == "ensemble" and record["loss_weights"] == [1.0, 2.0]

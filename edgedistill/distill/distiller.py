@@ -120,7 +120,7 @@ class Distiller(_keras.Model):
     def _adapter(self, index: int, loss):
         teacher_shape = (self._teacher.layer_output_shape(loss.teacher_layer_name)
                          if loss.teacher_layer_name else self._teacher.output_shape)
-        student_shape = (_find_layer(self.student, loss.student_layer_name).output_shape
+        student_shape = (find_layer(self.student, loss.student_layer_name).output_shape
                          if loss.student_layer_name else self.student.output_shape)
         loss.validate_shapes(teacher_shape, student_shape)
         adapter = loss.build_adapter(teacher_shape, student_shape, name=f"adapter_{index}")
@@ -258,7 +258,7 @@ def _weight(name: str, value, upper: float | None = None) -> float:
     return value
 
 
-def _find_layer(model, name: str):
+def find_layer(model, name: str):
     """The layer ``name``, or its tfmot wrapper ``quant_<name>`` in a QAT student."""
     for candidate in (name, f"quant_{name}"):
         try:
@@ -281,7 +281,7 @@ def _feature_model(student, layer_names):
         )
     outputs = {OUTPUT: student.outputs[0]}
     for name in layer_names:
-        layer = _find_layer(student, name)
+        layer = find_layer(student, name)
         try:
             outputs[name] = layer.output
         except AttributeError:

@@ -25,7 +25,7 @@ from edgedistill.data import Dataset, load_dataset
 from edgedistill.distill import augment as augment_lib
 from edgedistill.distill import losses as losses_lib
 from edgedistill.distill.cache import cached_teacher_outputs
-from edgedistill.distill.distiller import Distiller
+from edgedistill.distill.distiller import Distiller, find_layer
 from edgedistill.distill.teachers import EnsembleTeacher, Teacher, as_teacher, load_teacher
 from edgedistill.distill.training import Budget, compile_distiller, compile_student, fit
 from edgedistill.errors import EdgeDistillError
@@ -187,6 +187,7 @@ def distill(
     teacher_specs = list(teacher) if isinstance(teacher, list | tuple) else [teacher]
     if not teacher_specs:
         raise EdgeDistillError("teacher: give at least one teacher")
+    _check_layer_names(loss_objects, student_model, teacher_specs, data)
 
     seconds: dict[str, float] = {}
     with output_dir(out_dir, force) as tmp:
@@ -212,14 +213,14 @@ def distill(
         _check_models(the_teacher, student_model, data)
         teacher_accuracy = _teacher_accuracy(the_teacher, data, batch_size)
 
-        progress.stage("distill", f"{student} from {', '.join(map(str, teacher_specs))}"
-                       + (" with QAT" if qat else ""))
         distilled = quantize_student(student_model) if qat else student_model
         distiller = Distiller(
             teacher=_keras_model_or(the_teacher), student=distilled,
             distillation_losses=loss_objects, distillation_loss_weights=loss_weights,
             student_loss_weight=alpha,
         )
+        progress.stage("distill", f"{student} from {', '.join(map(str, teacher_specs))}"
+                       + (" with QAT" if qat else ""))
         cache = None
         if augmentations or not cache_teacher:
             if not the_teacher.runs_in_graph:
@@ -304,6 +305,17 @@ def _student(spec, data: Dataset):
     if is_zoo_name(spec):
         return zoo.build(str(spec), data.input_shape, data.num_classes)
     return load_keras_model(spec)
+
+
+def _check_layer_names(losses, student_model, teacher_specs, data: Dataset) -> None:
+    """Fails before any training when a loss names a layer the models lack."""
+    for loss in losses:
+        if loss.student_layer_name:
+            find_layer(student_model, loss.student_layer_name)
+        if loss.teacher_layer_name:
+            for spec in filter(is_zoo_name, teacher_specs):
+                find_layer(zoo.build(str(spec), data.input_shape, data.num_classes),
+                            loss.teacher_layer_name)
 
 
 def _train_zoo_teacher(name, data, budget, batch_size, seed, progress):

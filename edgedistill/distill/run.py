@@ -171,7 +171,7 @@ def distill(
     budget = Budget(epochs=epochs, learning_rate=learning_rate, schedule=schedule,
                     patience=patience)
     teacher_budget = Budget(epochs=teacher_epochs, learning_rate=teacher_learning_rate,
-                            patience=max(3, teacher_epochs // 5))
+                            patience=max(3, teacher_epochs // 5), monitor="val_loss")
     if batch_size < 1:
         raise EdgeDistillError(f"batch-size: must be at least 1, got {batch_size}")
     loss_objects = [losses_lib.get(spec) for spec in

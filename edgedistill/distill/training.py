@@ -33,15 +33,19 @@ class Budget:
         epochs: passes over the training data.
         learning_rate: Adam's (peak) learning rate.
         schedule: ``"cosine"`` (decay to 0 over all steps) or ``"constant"``.
-        patience: stop after this many epochs without a better validation
-            accuracy; None never stops early. The best epoch's weights are
-            restored either way.
+        patience: stop after this many epochs without a better ``monitor``;
+            None never stops early. The best epoch's weights are restored
+            either way.
+        monitor: ``"val_accuracy"``, or ``"val_loss"``, which tells more
+            epochs apart on a small validation split but is comparable only
+            between runs of the same loss (teachers).
     """
 
     epochs: int
     learning_rate: float
     schedule: str = "cosine"
     patience: int | None = None
+    monitor: str = "val_accuracy"
 
     def __post_init__(self):
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -55,6 +59,9 @@ class Budget:
             raise EdgeDistillError(
                 f"schedule: {self.schedule!r} unknown; use one of {', '.join(SCHEDULES)}"
             )
+        if self.monitor not in ("val_accuracy", "val_loss"):
+            raise EdgeDistillError(
+                f"monitor: {self.monitor!r} unknown; use val_accuracy or val_loss")
         if self.patience is not None and self.patience < 1:
             raise EdgeDistillError(f"patience: must be at least 1, got {self.patience}")
 
@@ -103,7 +110,8 @@ def fit(model, train, val, budget: Budget, *, progress: Progress, stage: str,
     k = keras()
     timer = _EpochTimer()
     best = k.callbacks.EarlyStopping(
-        monitor="val_accuracy", mode="max", restore_best_weights=True,
+        monitor=budget.monitor, mode="min" if budget.monitor == "val_loss" else "max",
+        restore_best_weights=True,
         patience=budget.patience or budget.epochs,
     )
     history = model.fit(

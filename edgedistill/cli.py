@@ -15,6 +15,9 @@ import click
 from edgedistill.convert.modes import MODES
 from edgedistill.errors import EdgeDistillError
 
+# edgedistill.distill.run.MODES, spelled out so that --help does not import TensorFlow.
+DISTILL_MODES = ("standard", "born-again", "assistant", "data-free", "adversarial")
+
 DATA_HELP = (
     "Dataset: 'digits' (scikit-learn's bundled 8x8 digits), 'fashion-mnist' "
     "(IDX files in /usr/share/datasets/fashion-mnist, or 'fashion-mnist:DIR'), or a .npz "
@@ -103,11 +106,12 @@ def _specs(values, what):
 
 
 @main.command()
-@click.option("--teacher", "-t", "teachers", required=True, multiple=True,
+@click.option("--teacher", "-t", "teachers", multiple=True,
               help="Teacher: a tf_keras or Keras 3 .keras/.h5 file, a SavedModel directory, a "
                    ".tflite, an .onnx, a .npy of precomputed outputs for the training rows, or a "
                    "zoo name (teacher-cnn, teacher-mlp) trained here first. Repeat for an "
-                   "ensemble: its soft targets are averaged.")
+                   "ensemble: its soft targets are averaged. Only --mode born-again runs "
+                   "without one.")
 @click.option("--teacher-weight", "teacher_weights", type=float, multiple=True,
               help="Ensemble weight of each --teacher, in order [default: equal].")
 @click.option("--student", "-s", required=True,
@@ -123,6 +127,24 @@ def _specs(values, what):
                    "--temperature].")
 @click.option("--loss-weight", "loss_weights", type=float, multiple=True,
               help="Weight of each --loss, in order [default: 1 each].")
+@click.option("--mode", "-m", type=click.Choice(DISTILL_MODES), default="standard",
+              show_default=True,
+              help="standard: teacher -> student; born-again: generation k teaches generation "
+                   "k+1 of the student's architecture (without --teacher, generation 0 is the "
+                   "student from scratch); assistant: teacher -> --assistant(s) -> student; "
+                   "data-free: distill on inputs synthesized from the teacher's BatchNorm "
+                   "statistics (and report the gap to real data); adversarial: also match the "
+                   "teacher on inputs perturbed against the student (--adversary).")
+@click.option("--generations", type=click.IntRange(min=1), default=2, show_default=True,
+              help="born-again: generations to distill; the last is the student.")
+@click.option("--assistant", "assistants", multiple=True,
+              help="assistant: a zoo name or model file between teacher and student in size; "
+                   "repeat for a chain, largest first.")
+@click.option("--adversary", default=None, metavar="fgsm|pgd[:KEY=VALUE,...]",
+              help="adversarial: the attack, e.g. 'pgd:epsilon=0.1,steps=5' (the default) or "
+                   "'fgsm:epsilon=0.05'; inputs are in [0, 1].")
+@click.option("--synthetic-samples", type=click.IntRange(min=1), default=None,
+              help="data-free: inputs to synthesize [default: as many as the training split].")
 @click.option("--augment", "-a", "augment", multiple=True, metavar="NAME[:KEY=VALUE,...]",
               help="Augment every batch, the same for teacher and student (consistent "
                    "teaching); repeat to chain: shift, flip, crop, mixup.")
@@ -136,9 +158,10 @@ def _specs(values, what):
               help="Where teacher outputs are cached [default: $EDGEDISTILL_CACHE_DIR or "
                    "~/.cache/edgedistill].")
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
-def distill(teachers, teacher_weights, student, data, out, losses, loss_weights, augment,
-            temperature, alpha, epochs, learning_rate, schedule, patience, teacher_epochs,
-            teacher_learning_rate, batch_size, seed, qat, baseline, cache_dir, force):
+def distill(teachers, teacher_weights, student, data, out, losses, loss_weights, mode,
+            generations, assistants, adversary, synthetic_samples, augment, temperature, alpha,
+            epochs, learning_rate, schedule, patience, teacher_epochs, teacher_learning_rate,
+            batch_size, seed, qat, baseline, cache_dir, force):
     """Train a student on a teacher's knowledge plus the hard labels.
 
     Reports teacher, distilled student and student-from-scratch accuracy on the test split.
@@ -146,7 +169,9 @@ def distill(teachers, teacher_weights, student, data, out, losses, loss_weights,
     from edgedistill.distill import distill as run_distill
 
     result = run_distill(
-        list(teachers) if len(teachers) > 1 else teachers[0], student, data, out,
+        list(teachers) if len(teachers) != 1 else teachers[0], student, data, out, mode=mode,
+        generations=generations, assistants=assistants, adversary=adversary,
+        synthetic_samples=synthetic_samples,
         losses=_specs(losses, "--loss") or None, loss_weights=loss_weights or None,
         temperature=temperature, alpha=alpha, epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, schedule=schedule, patience=patience,

@@ -12,25 +12,50 @@ def _pct(x: float | None) -> str:
 
 
 def distill_table(result) -> Table:
-    """Teacher, distilled student and from-scratch student, side by side."""
-    table = Table(title=f"Distillation on {result.data['name']} (test split)")
-    for column in ("model", "parameters", "test accuracy", "s/epoch"):
+    """Teacher, the chain of students, and the student from scratch, side by side."""
+    table = Table(title=f"Distillation on {result.data['name']} (test split)"
+                  + ("" if result.mode == "standard" else f", {result.mode} mode"))
+    robust = result.adversarial or {}
+    columns = ["model", "parameters", "test accuracy"]
+    if robust:
+        columns.append("under attack")
+    columns.append("s/epoch")
+    for column in columns:
         table.add_column(column, justify="left" if column == "model" else "right")
+
+    def row(name, params, accuracy, role=None, fit=None):
+        cells = [name, params, _pct(accuracy)]
+        if robust:
+            cells.append(_pct(robust.get(f"{role}_accuracy")) if role else "")
+        table.add_row(*cells, _epoch_seconds(result, fit) if fit else "")
+
     teacher_params = "—" if result.teacher_params is None else f"{result.teacher_params:,}"
-    table.add_row("teacher", teacher_params, _pct(result.teacher_accuracy), "")
+    teacher_name = "teacher" if result.teacher["members"] else "teacher (student from scratch)"
+    row(teacher_name, teacher_params, result.teacher_accuracy, "teacher")
+    fits = [name for name in result.fits if name.startswith(("assistant-", "generation-"))]
+    fits += ["reference"] if "reference" in result.fits else []
+    for link, fit in zip(result.chain[:-1], fits, strict=True):
+        row(f"{link['role']}: {link['name']}", f"{link['params']:,}", link["accuracy"], fit=fit)
     kind = "student (distilled" + (", QAT)" if result.qat else ")")
-    table.add_row(kind, f"{result.student_params:,}", _pct(result.student_accuracy),
-                  _epoch_seconds(result, "distill"))
+    row(kind, f"{result.student_params:,}", result.student_accuracy, "student", "distill")
     if result.scratch_accuracy is not None:
-        table.add_row("student (from scratch)", f"{result.student_params:,}",
-                      _pct(result.scratch_accuracy), _epoch_seconds(result, "scratch"))
+        row("student (from scratch)", f"{result.student_params:,}", result.scratch_accuracy,
+            "scratch", "scratch")
         gain = 100 * result.gain
-        table.add_row("[bold]distillation gain[/]", "", f"[bold]{gain:+.1f} points[/]", "")
+        table.add_row("[bold]distillation gain[/]", "", f"[bold]{gain:+.1f} points[/]",
+                      *[""] * (len(columns) - 3))
+    if result.data_free:
+        table.add_row("gap to real-data distillation", "",
+                      f"{100 * result.data_free['gap']:.1f} points", *[""] * (len(columns) - 3))
     ratio = "" if result.size_ratio is None else f"{result.size_ratio:.0f}x fewer parameters · "
     losses = ", ".join(loss["class_name"] for loss in result.losses)
     augment = ", ".join(a["class_name"] for a in result.augment) or "none"
+    attack = ""
+    if robust:
+        adversary = robust["adversary"]
+        attack = f" · attack: {adversary['method']} epsilon={adversary['epsilon']:g}"
     table.caption = (
-        f"{ratio}{losses} · alpha={result.alpha:g} · augment: {augment} · "
+        f"{ratio}{losses} · alpha={result.alpha:g} · augment: {augment}{attack} · "
         f"{result.epochs} epochs · saved in {result.out_dir}"
     )
     return table

@@ -219,3 +219,43 @@ def test_distill_with_losses_augmentation_and_an_ensemble(tiny_models, tmp_path)
     record = json.loads((tmp_path / "d" / "distill.json").read_text())
     assert [a["class_name"] for a in record["augment"]] == ["Shift", "Mixup"]
     assert record["teacher"]["kind"] == "ensemble" and record["loss_weights"] == [1.0, 2.0]
+
+
+def test_distill_modes_from_the_command_line(tiny_models, tmp_path):
+    from edgedistill.cli import DISTILL_MODES
+    from edgedistill.distill.run import MODES
+
+    assert DISTILL_MODES == MODES
+    result = run("distill", "--mode", "born-again", "--generations", 2, "--student",
+                 "student-mlp", "--data", "digits", "--out", tmp_path / "ban", "--epochs", 1,
+                 "--cache-dir", tmp_path / "cache")
+    assert result.exit_code == 0, result.output
+    assert "born-again mode" in result.stdout and "generation 1" in result.stdout
+    assert "teacher (student from scratch)" in result.stdout
+    assert "generation-1 epoch 1/1" in result.stderr
+
+    result = run("distill", "-t", tiny_models / "ten.h5", "--student", "student-mlp",
+                 "--data", "digits", "--out", tmp_path / "adv", "--mode", "adversarial",
+                 "--adversary", "fgsm:epsilon=0.05", "--epochs", 1)
+    assert result.exit_code == 0, result.output
+    assert "under attack" in result.stdout
+    record = json.loads((tmp_path / "adv" / "distill.json").read_text())
+    assert record["adversarial"]["adversary"]["epsilon"] == 0.05
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (("--mode", "assistant"), "give at least one assistant"),
+    (("--mode", "adversarial", "--adversary", "pgd:steps=-1"), "steps must be"),
+    (("--adversary", "pgd"), "only --mode adversarial"),
+])
+def test_bad_mode_settings(tiny_models, tmp_path, args, fragment):
+    result = run("distill", "-t", tiny_models / "ten.h5", "--student", "student-mlp",
+                 "--data", "digits", "--out", tmp_path / "d", "--epochs", 1, *args)
+    assert_clean_error(result, fragment)
+    assert not (tmp_path / "d").exists()
+
+
+def test_distill_without_a_teacher_needs_born_again(tmp_path):
+    result = run("distill", "--student", "student-mlp", "--data", "digits", "--out",
+                 tmp_path / "d")
+    assert_clean_error(result, "only --mode born-again runs without one")

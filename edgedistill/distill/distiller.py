@@ -27,6 +27,7 @@ import math
 from collections.abc import Sequence
 
 from edgedistill._tf import keras, tensorflow, tfmot
+from edgedistill.distill import adversarial
 from edgedistill.distill import losses as losses_lib
 from edgedistill.distill.labels import hard_label_crossentropy
 from edgedistill.distill.teachers import as_teacher
@@ -59,6 +60,12 @@ class Distiller(_keras.Model):
         distillation_loss_weights: one weight per loss (default 1 each).
         student_loss_weight: weight of the hard-label loss (the CLI's
             ``alpha``); the distillation terms get ``1 - student_loss_weight``.
+        adversary: an :class:`~edgedistill.distill.adversarial.Adversary`
+            (or its spec, e.g. ``"pgd:epsilon=0.1"``): each batch is also
+            perturbed against the student and the same weighted loss is
+            taken on the perturbed batch, the teacher run on it too. With
+            ``student_loss_weight=1`` this is plain adversarial training.
+        adversarial_weight: weight of the loss on the perturbed batch.
 
     A model that ends in a softmax, teacher or student, is handled: the
     losses see its logits (the softmax's input where Keras kept it, else
@@ -72,6 +79,8 @@ class Distiller(_keras.Model):
         distillation_losses="logits_distillation",
         distillation_loss_weights: Sequence[float] | None = None,
         student_loss_weight: float = 0.1,
+        adversary=None,
+        adversarial_weight: float = 1.0,
         name: str = "distiller",
         **kwargs,
     ):
@@ -112,7 +121,10 @@ class Distiller(_keras.Model):
         self.adapters = [self._adapter(i, loss) for i, loss in enumerate(self.distillation_losses)]
         self._teacher_gives_probabilities = self._teacher.gives_probabilities
         self._student_gives_probabilities = outputs_probabilities(student)
+        self.adversary = None if adversary is None else adversarial.get(adversary)
+        self.adversarial_weight = _weight("adversarial weight", adversarial_weight)
         self._student_loss = None
+        self.adversarial_loss_tracker = _keras.metrics.Mean(name="adversarial_loss")
         self.loss_tracker = _keras.metrics.Mean(name="loss")
         self.student_loss_tracker = _keras.metrics.Mean(name="student_loss")
         self.distillation_loss_tracker = _keras.metrics.Mean(name="distillation_loss")
@@ -144,7 +156,7 @@ class Distiller(_keras.Model):
 
     def call(self, inputs, training=None):
         """The student's output and the features the losses read, in one pass."""
-        x = inputs[INPUTS] if isinstance(inputs, dict) and INPUTS in inputs else inputs
+        x = _inputs(inputs)
         if self._student_features is None:
             return {OUTPUT: self.student(x, training=training)}
         return self._student_features(x, training=training)
@@ -152,10 +164,33 @@ class Distiller(_keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
         if y_pred is None:
             y_pred = self(x, training=False)
+        student_loss, distillation_loss = self._loss_terms(
+            x, y, y_pred, sample_weight, self._teacher_outputs)
+        alpha = self.student_loss_weight
+        total = alpha * student_loss + (1.0 - alpha) * distillation_loss
+        if self.adversary is not None:
+            adversarial_loss = self._adversarial_loss(x, y, sample_weight)
+            total += self.adversarial_weight * adversarial_loss
+        regularization = self.student.losses + [
+            r for adapter in self.adapters if adapter is not None for r in adapter.losses
+        ]
+        if regularization:
+            total += tf.add_n(regularization)
+        # Weighted by batch size, as Keras averages its own loss over an epoch.
+        batch = tf.cast(tf.shape(y_pred[OUTPUT])[0], tf.float32)
+        self.loss_tracker.update_state(total, sample_weight=batch)
+        self.student_loss_tracker.update_state(student_loss, sample_weight=batch)
+        self.distillation_loss_tracker.update_state(distillation_loss, sample_weight=batch)
+        if self.adversary is not None:
+            self.adversarial_loss_tracker.update_state(adversarial_loss, sample_weight=batch)
+        # Gradients are summed over replicas, so each replica's share is divided here.
+        return total / tf.cast(_replicas(), total.dtype)
+
+    def _loss_terms(self, x, y, y_pred, sample_weight, teacher_outputs):
+        """The hard-label loss and the weighted sum of the distillation losses."""
         student_output = y_pred[OUTPUT]
         student_logits = _logits(student_output, self._student_gives_probabilities)
         alpha = self.student_loss_weight
-
         student_loss = tf.constant(0.0)
         if alpha > 0.0 and y is not None:
             if self._student_loss is None:
@@ -166,7 +201,7 @@ class Distiller(_keras.Model):
 
         distillation_loss = tf.constant(0.0)
         if alpha < 1.0:
-            teacher = self._teacher_outputs(x)
+            teacher = teacher_outputs(x)
             terms = []
             for loss, weight, adapter in zip(self.distillation_losses,
                                              self.distillation_loss_weights, self.adapters,
@@ -178,20 +213,27 @@ class Distiller(_keras.Model):
                 value = loss.compute_loss(t, s)
                 terms.append(weight * (_mean(value, sample_weight) if loss.per_example else value))
             distillation_loss = tf.add_n(terms)
+        return student_loss, distillation_loss
 
-        regularization = self.student.losses + [
-            r for adapter in self.adapters if adapter is not None for r in adapter.losses
-        ]
-        total = alpha * student_loss + (1.0 - alpha) * distillation_loss
-        if regularization:
-            total += tf.add_n(regularization)
-        # Weighted by batch size, as Keras averages its own loss over an epoch.
-        batch = tf.cast(tf.shape(student_output)[0], tf.float32)
-        self.loss_tracker.update_state(total, sample_weight=batch)
-        self.student_loss_tracker.update_state(student_loss, sample_weight=batch)
-        self.distillation_loss_tracker.update_state(distillation_loss, sample_weight=batch)
-        # Gradients are summed over replicas, so each replica's share is divided here.
-        return total / tf.cast(_replicas(), total.dtype)
+    def _adversarial_loss(self, x, y, sample_weight):
+        """The same weighted loss on the batch perturbed against the student.
+
+        The student runs in inference mode on the perturbed batch, so its
+        BatchNorm statistics follow clean data only.
+        """
+        inputs = _inputs(x)
+
+        def student_logits(batch, training=False):
+            return _logits(self.student(batch, training=training),
+                           self._student_gives_probabilities)
+
+        if y is None:
+            y = tf.argmax(self._teacher_outputs(x)[OUTPUT], axis=-1)
+        x_adv = self.adversary.perturb(student_logits, inputs, y)
+        student_loss, distillation_loss = self._loss_terms(
+            x_adv, y, self(x_adv, training=False), sample_weight, self._teacher_outputs)
+        alpha = self.student_loss_weight
+        return alpha * student_loss + (1.0 - alpha) * distillation_loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight):
         if y is not None:
@@ -200,14 +242,13 @@ class Distiller(_keras.Model):
 
     def predict_step(self, data):
         x, _, _ = _keras.utils.unpack_x_y_sample_weight(data)
-        x = x[INPUTS] if isinstance(x, dict) and INPUTS in x else x
-        return self.student(x, training=False)
+        return self.student(_inputs(x), training=False)
 
     def _teacher_outputs(self, x) -> dict:
         if isinstance(x, dict) and TEACHER_OUTPUTS in x:
             outputs = dict(x[TEACHER_OUTPUTS])
         else:
-            x = x[INPUTS] if isinstance(x, dict) and INPUTS in x else x
+            x = _inputs(x)
             outputs = self._teacher.outputs(x, self._teacher_layers)
         outputs[OUTPUT] = _logits(outputs[OUTPUT], self._teacher_gives_probabilities)
         return {name: tf.stop_gradient(value) for name, value in outputs.items()}
@@ -220,6 +261,8 @@ class Distiller(_keras.Model):
     @property
     def metrics(self):
         trackers = [self.loss_tracker, self.student_loss_tracker, self.distillation_loss_tracker]
+        if self.adversary is not None:
+            trackers.append(self.adversarial_loss_tracker)
         compiled = self.compiled_metrics.metrics if self.compiled_metrics is not None else []
         return trackers + compiled
 
@@ -237,6 +280,8 @@ class Distiller(_keras.Model):
             "distillation_losses": [losses_lib.serialize(x) for x in self.distillation_losses],
             "distillation_loss_weights": self.distillation_loss_weights,
             "student_loss_weight": self.student_loss_weight,
+            "adversary": None if self.adversary is None else self.adversary.to_dict(),
+            "adversarial_weight": self.adversarial_weight,
         }
 
     @classmethod
@@ -300,6 +345,11 @@ def _logits(outputs, gives_probabilities: bool):
     if kept is not None:
         return kept
     return tf.math.log(tf.clip_by_value(tf.cast(outputs, tf.float32), 1e-7, 1.0))
+
+
+def _inputs(x):
+    """The model inputs of a batch that may also carry precomputed teacher outputs."""
+    return x[INPUTS] if isinstance(x, dict) and INPUTS in x else x
 
 
 def _per_example(loss, y, y_pred):

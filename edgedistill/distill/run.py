@@ -4,6 +4,21 @@ A distillation result means nothing without its baseline, so by default the
 same student is also trained from scratch: the same initial weights, the same
 batches in the same order with the same augmentation draws, the same budget.
 Only what it learns from differs.
+
+Modes (``mode=``) chain links of teaching (see :mod:`edgedistill.distill.links`):
+
+- ``standard``: teacher (or an ensemble) -> student.
+- ``born-again``: the teacher (or, without one, the student trained from
+  scratch) -> generation 1 -> ... -> generation N, all of the student's
+  architecture (Furlanello et al. 2018).
+- ``assistant``: teacher -> assistant(s) -> student, for a large capacity gap
+  (Mirzadeh et al. 2020).
+- ``data-free``: inputs synthesized from the teacher's BatchNorm statistics
+  (DeepInversion) replace the training data; a real-data distillation is run
+  beside it to report the gap.
+- ``adversarial``: the student also matches the teacher on inputs perturbed
+  against it; the scratch baseline is adversarially trained alike, and both
+  report clean and adversarial accuracy.
 """
 
 from __future__ import annotations
@@ -19,15 +34,15 @@ import numpy as np
 
 from edgedistill import zoo
 from edgedistill._fileio import check_output_dir, output_dir
-from edgedistill._tf import keras, tfmot
+from edgedistill._tf import keras
 from edgedistill.compress import quantize_student
 from edgedistill.data import Dataset, load_dataset
+from edgedistill.distill import adversarial, links
 from edgedistill.distill import augment as augment_lib
 from edgedistill.distill import losses as losses_lib
-from edgedistill.distill.cache import cached_teacher_outputs
-from edgedistill.distill.distiller import Distiller, find_layer
+from edgedistill.distill.distiller import find_layer
 from edgedistill.distill.teachers import EnsembleTeacher, Teacher, as_teacher, load_teacher
-from edgedistill.distill.training import Budget, compile_distiller, compile_student, fit
+from edgedistill.distill.training import Budget
 from edgedistill.errors import EdgeDistillError
 from edgedistill.models import is_zoo_name, load_keras_model, output_units, save_keras_model
 from edgedistill.progress import Progress, SilentProgress
@@ -37,15 +52,26 @@ from edgedistill.progress import Progress, SilentProgress
 STUDENT_FILE = "student.h5"
 SCRATCH_FILE = "scratch_student.h5"
 RESULT_FILE = "distill.json"
+MODES = ("standard", "born-again", "assistant", "data-free", "adversarial")
+DEFAULT_ADVERSARY = "pgd:epsilon=0.1,steps=5"
 # A teacher no better than this over the scratch student has little to teach.
 TEACHER_MARGIN = 0.01
 
 
 @dataclasses.dataclass(frozen=True)
 class DistillResult:
-    """What ``distill`` produced and measured; accuracies are on the test split."""
+    """What ``distill`` produced and measured; accuracies are on the test split.
+
+    ``chain`` lists every model trained on the way, in order: assistants,
+    born-again generations, the real-data reference of a data-free run and
+    the student, each with its role, file, parameters and test accuracy.
+    ``adversarial`` (adversarial mode) holds the attack and the clean and
+    adversarial accuracies; ``data_free`` (data-free mode) the synthesis
+    record and the gap to real-data distillation.
+    """
 
     out_dir: str
+    mode: str
     student_path: str
     teacher_paths: tuple[str, ...]
     scratch_path: str | None
@@ -65,14 +91,17 @@ class DistillResult:
     qat: bool
     teacher: dict
     teacher_outputs: dict | None
+    chain: tuple[dict, ...]
+    adversarial: dict | None
+    data_free: dict | None
     fits: dict
     warnings: tuple[str, ...]
     data: dict
     seconds: dict
 
     @property
-    def teacher_path(self) -> str:
-        return self.teacher_paths[0]
+    def teacher_path(self) -> str | None:
+        return self.teacher_paths[0] if self.teacher_paths else None
 
     @property
     def epochs(self) -> int:
@@ -101,6 +130,7 @@ def distill(
     data: str | os.PathLike | Dataset,
     out_dir: str | os.PathLike,
     *,
+    mode: str = "standard",
     losses: Sequence | None = None,
     loss_weights: Sequence[float] | None = None,
     temperature: float = 4.0,
@@ -114,6 +144,10 @@ def distill(
     teacher_weights: Sequence[float] | None = None,
     teacher_epochs: int = 30,
     teacher_learning_rate: float = 1e-3,
+    generations: int = 2,
+    assistants: Sequence = (),
+    adversary=None,
+    synthetic_samples: int | None = None,
     seed: int = 0,
     qat: bool = False,
     scratch_baseline: bool = True,
@@ -129,20 +163,26 @@ def distill(
             SavedModel directory, ``.tflite``, ``.onnx``, or a ``.npy`` of
             precomputed outputs for the training rows), a zoo name (trained
             here on ``data`` with its own budget), a model, or a list of
-            these: an ensemble whose soft targets are averaged.
+            these: an ensemble whose soft targets are averaged. None (or an
+            empty list) only in born-again mode: the student trained from
+            scratch is then generation 0.
         student: a tf_keras model file, a zoo name (built fresh) or a model.
         data: ``"digits"``, ``"fashion-mnist[:DIR]"``, a ``.npz`` path or a Dataset.
         out_dir: receives student.h5, scratch_student.h5, teacher.h5 (a zoo
-            teacher) and distill.json; must be empty unless ``force``.
+            teacher), the chain's intermediate models and distill.json; must
+            be empty unless ``force``.
+        mode: one of ``MODES`` (see the module docstring).
         losses: distillation losses (names, ``"name:key=value,..."`` specs,
             configs or instances); default a
             :class:`~edgedistill.distill.losses.LogitsDistillation` at ``temperature``.
         loss_weights: one weight per loss (default 1 each).
         temperature: the temperature of the default loss.
-        alpha: weight of the hard-label loss; the distillation losses get ``1 - alpha``.
+        alpha: weight of the hard-label loss; the distillation losses get
+            ``1 - alpha``. Data-free mode uses 0: its labels are only the
+            classes the inputs were synthesized for.
         epochs, learning_rate, schedule, patience: the student's budget
             (see :class:`~edgedistill.distill.training.Budget`), the same for
-            the distilled and the from-scratch student.
+            every link of the chain and for the from-scratch student.
         augment: augmentations applied to each batch, seen identically by
             teacher and student (consistent teaching); names or instances
             from :mod:`edgedistill.distill.augment`. Without augmentation the
@@ -150,7 +190,15 @@ def distill(
         teacher_weights: ensemble weights, one per teacher.
         teacher_epochs, teacher_learning_rate: a zoo teacher's own budget
             (early stopping on the validation split, best epoch restored).
-        qat: train the student with tfmot quantization-aware training.
+        generations: born-again mode: how many generations to distill.
+        assistants: assistant mode: zoo names or model files, largest first.
+        adversary: adversarial mode: the attack (an
+            :class:`~edgedistill.distill.adversarial.Adversary` or a spec such
+            as ``"pgd:epsilon=0.1,steps=5"``, the default).
+        synthetic_samples: data-free mode: inputs to synthesize (default as
+            many as the training split has), a tenth more for validation.
+        qat: train the student (the chain's last link) with tfmot
+            quantization-aware training.
         scratch_baseline: also train the student from the same initial
             weights on the same batches from hard labels alone.
         cache_teacher: without augmentation, compute the teacher's outputs
@@ -165,18 +213,31 @@ def distill(
     Example:
         >>> result = distill("teacher-cnn", "student-cnn", "digits", "runs/digits", qat=True)
         >>> result.student_accuracy, result.scratch_accuracy
+        >>> distill(None, "student-cnn", "digits", "runs/ban", mode="born-again", generations=2)
     """
     progress = progress or SilentProgress()
     check_output_dir(out_dir, force)
+    if mode not in MODES:
+        raise EdgeDistillError(f"mode: {mode!r} unknown; use one of {', '.join(MODES)}")
     budget = Budget(epochs=epochs, learning_rate=learning_rate, schedule=schedule,
                     patience=patience)
     teacher_budget = Budget(epochs=teacher_epochs, learning_rate=teacher_learning_rate,
                             patience=max(3, teacher_epochs // 5), monitor="val_loss")
     if batch_size < 1:
         raise EdgeDistillError(f"batch-size: must be at least 1, got {batch_size}")
-    loss_objects = [losses_lib.get(spec) for spec in
-                    (losses or [losses_lib.LogitsDistillation(temperature=temperature)])]
-    augmentations = [augment_lib.get(spec) for spec in augment]
+    teacher_specs = _teacher_specs(teacher, mode)
+    _check_mode_settings(mode, generations, assistants, adversary, synthetic_samples)
+    if mode == "adversarial":
+        adversary = adversarial.get(adversary or DEFAULT_ADVERSARY)
+    plan = links.LinkPlan(
+        losses=tuple(losses_lib.get(spec) for spec in
+                     (losses or [losses_lib.LogitsDistillation(temperature=temperature)])),
+        loss_weights=None if loss_weights is None else tuple(loss_weights),
+        alpha=alpha, budget=budget, batch_size=batch_size, seed=seed,
+        augmentations=tuple(augment_lib.get(spec) for spec in augment),
+        cache_teacher=cache_teacher, cache_dir=cache_dir,
+        adversary=adversary if mode == "adversarial" else None,
+    )
     if not isinstance(data, Dataset):
         data = load_dataset(data, seed=seed)
     k = keras()
@@ -184,102 +245,123 @@ def distill(
 
     student_model = _student(student, data)
     initial_weights = student_model.get_weights()
-    teacher_specs = list(teacher) if isinstance(teacher, list | tuple) else [teacher]
-    if not teacher_specs:
-        raise EdgeDistillError("teacher: give at least one teacher")
-    _check_layer_names(loss_objects, student_model, teacher_specs, data)
+    assistant_models = [_student(spec, data) for spec in assistants] if mode == "assistant" \
+        else []
+    _check_layer_names(plan.losses, [student_model, *assistant_models], teacher_specs, data)
 
     seconds: dict[str, float] = {}
+    records: dict[str, links.FitRecord] = {}
+    chain: list[dict] = []
     with output_dir(out_dir, force) as tmp:
         tmp, out = Path(tmp), Path(out_dir)
-        members, paths, records = [], [], {}
-        started = time.perf_counter()
-        for index, spec in enumerate(teacher_specs):
-            if is_zoo_name(spec):
-                file = "teacher.h5" if len(teacher_specs) == 1 else f"teacher-{index}.h5"
-                model, records[f"teacher-{index}"] = _train_zoo_teacher(
-                    str(spec), data, teacher_budget, batch_size, seed + index, progress)
-                save_keras_model(model, tmp / file)
-                members.append(as_teacher(model))
-                paths.append(str(out / file))
-            else:
-                members.append(spec if isinstance(spec, Teacher) else
-                               as_teacher(spec) if isinstance(spec, k.Model) else
-                               load_teacher(spec))
-                paths.append(str(spec) if isinstance(spec, str | os.PathLike) else members[-1].name)
-        seconds["teacher"] = time.perf_counter() - started
-        the_teacher = members[0] if len(members) == 1 else EnsembleTeacher(members,
-                                                                             teacher_weights)
-        _check_models(the_teacher, student_model, data)
-        teacher_accuracy = _teacher_accuracy(the_teacher, data, batch_size)
 
-        distilled = quantize_student(student_model) if qat else student_model
-        distiller = Distiller(
-            teacher=_keras_model_or(the_teacher), student=distilled,
-            distillation_losses=loss_objects, distillation_loss_weights=loss_weights,
-            student_loss_weight=alpha,
-        )
-        progress.stage("distill", f"{student} from {', '.join(map(str, teacher_specs))}"
-                       + (" with QAT" if qat else ""))
-        cache = None
-        if augmentations or not cache_teacher:
-            if not the_teacher.runs_in_graph:
-                raise EdgeDistillError(
-                    f"{the_teacher.name}: precomputed teacher outputs cannot follow augmented "
-                    "inputs; drop --augment or give a teacher model"
-                )
-            train, val = _batches(data, batch_size, seed, augmentations)
-        else:
-            started = time.perf_counter()
-            cache = {
-                split: cached_teacher_outputs(
-                    the_teacher, data.split(split)[0], rows=rows,
-                    layer_names=distiller.teacher_layers, cache_dir=cache_dir,
-                    batch_size=max(batch_size, 256))
-                for split, rows in (("train", data.train_rows), ("val", data.val_rows))
-            }
-            seconds["teacher_outputs"] = time.perf_counter() - started
-            train, val = _batches(data, batch_size, seed, augmentations,
-                                  {split: c.arrays for split, c in cache.items()})
-        steps = _steps(len(data.x_train), batch_size)
-        compile_distiller(distiller, budget, steps)
-        k.utils.set_random_seed(seed)
-        records["distill"] = fit(distiller, train, val, budget, progress=progress,
-                                 stage="distill")
-        seconds["distill"] = sum(records["distill"].epoch_seconds)
-        student_accuracy = _accuracy(distilled, data, batch_size)
-        save_keras_model(distilled, tmp / STUDENT_FILE)
+        def save(model, file: str, role: str, accuracy: float) -> None:
+            save_keras_model(model, tmp / file)
+            chain.append({"role": role, "path": str(out / file), "name": model.name,
+                          "params": links.count_params(model), "accuracy": accuracy})
 
-        scratch_accuracy = None
-        if scratch_baseline:
-            progress.stage("scratch", f"{student} on hard labels only: same start, same batches")
-            scratch = _clone_with(student_model, initial_weights)
+        def run_scratch(teacher_for_adversary=None):
+            progress.stage("scratch", f"{student} on hard labels only: same start, same batches"
+                           + (" (adversarial training)" if plan.adversary else ""))
+            scratch = links.clone_with(student_model, initial_weights)
             if qat:
                 scratch = quantize_student(scratch)
-            train, val = _batches(data, batch_size, seed, augmentations)
-            compile_student(scratch, budget, steps)
-            k.utils.set_random_seed(seed)
-            records["scratch"] = fit(scratch, train, val, budget, progress=progress,
-                                     stage="scratch")
-            seconds["scratch"] = sum(records["scratch"].epoch_seconds)
-            scratch_accuracy = _accuracy(scratch, data, batch_size)
+            link = links.train_alone(scratch, data, plan, progress=progress, stage="scratch",
+                                     teacher=teacher_for_adversary)
+            records["scratch"], seconds["scratch"] = link.record, link.seconds
             save_keras_model(scratch, tmp / SCRATCH_FILE)
+            return scratch, links.accuracy(scratch, data, batch_size)
+
+        started = time.perf_counter()
+        members, paths = _teachers(teacher_specs, data, teacher_budget, batch_size, seed,
+                                   progress, tmp, out, records)
+        seconds["teacher"] = time.perf_counter() - started
+
+        scratch = scratch_accuracy = None
+        if members:
+            the_teacher = members[0] if len(members) == 1 else EnsembleTeacher(
+                members, teacher_weights)
+            _check_models(the_teacher, student_model, data)
+            teacher_accuracy = _teacher_accuracy(the_teacher, data, batch_size)
+        else:
+            scratch, scratch_accuracy = run_scratch()
+            the_teacher = as_teacher(scratch)
+            teacher_accuracy = scratch_accuracy
+            paths = [str(out / SCRATCH_FILE)]
+
+        current, links_done = the_teacher, []
+        if mode == "assistant":
+            for index, model in enumerate(assistant_models):
+                progress.stage(f"assistant-{index}", f"{model.name} from {current.name}")
+                link = links.train_distilled(current, model, data, plan, progress=progress,
+                                             stage=f"assistant-{index}")
+                links_done.append((f"assistant-{index}", link))
+                save(model, f"assistant-{index}.h5", "assistant",
+                     links.accuracy(model, data, batch_size))
+                current = as_teacher(model)
+        elif mode == "born-again":
+            for generation in range(1, generations):
+                model = links.clone_with(student_model, initial_weights)
+                progress.stage(f"generation-{generation}", f"{student} from {current.name}")
+                link = links.train_distilled(current, model, data, plan, progress=progress,
+                                             stage=f"generation-{generation}")
+                links_done.append((f"generation-{generation}", link))
+                save(model, f"generation-{generation}.h5", f"generation {generation}",
+                     links.accuracy(model, data, batch_size))
+                current = as_teacher(model)
+
+        train_data, data_free = data, None
+        if mode == "data-free":
+            train_data, data_free = _synthetic_data(current, data, synthetic_samples, batch_size,
+                                                    seed, progress, seconds)
+            progress.stage("reference", f"{student} from {current.name} on the real data")
+            reference = links.clone_with(student_model, initial_weights)
+            link = links.train_distilled(current, reference, data, plan, progress=progress,
+                                         stage="reference")
+            links_done.append(("reference", link))
+            data_free["real_data_accuracy"] = links.accuracy(reference, data, batch_size)
+            save(reference, "real-data-student.h5", "real-data reference",
+                 data_free["real_data_accuracy"])
+
+        distilled = quantize_student(student_model) if qat else student_model
+        final_plan = dataclasses.replace(plan, alpha=0.0) if mode == "data-free" else plan
+        progress.stage("distill", f"{student} from {current.name}" + (" with QAT" if qat else ""))
+        link = links.train_distilled(current, distilled, train_data, final_plan,
+                                     progress=progress, stage="distill")
+        links_done.append(("distill", link))
+        student_accuracy = links.accuracy(distilled, data, batch_size)
+        save(distilled, STUDENT_FILE, "student", student_accuracy)
+        if data_free is not None:
+            data_free["gap"] = data_free["real_data_accuracy"] - student_accuracy
+        for name, done in links_done:
+            records[name], seconds[name] = done.record, done.seconds
+
+        if scratch_baseline and scratch is None:
+            scratch, scratch_accuracy = run_scratch(the_teacher)
+        robust = None
+        if plan.adversary is not None:
+            robust = {"adversary": plan.adversary.to_dict(), **{
+                f"{role}_accuracy": links.robust_accuracy(model, data, plan.adversary, seed)
+                for role, model in (("student", distilled), ("scratch", scratch),
+                                    ("teacher", getattr(the_teacher, "model", None)))
+                if model is not None}}
 
         result = DistillResult(
             out_dir=str(out),
+            mode=mode,
             student_path=str(out / STUDENT_FILE),
             teacher_paths=tuple(paths),
-            scratch_path=str(out / SCRATCH_FILE) if scratch_baseline else None,
+            scratch_path=str(out / SCRATCH_FILE) if scratch is not None else None,
             teacher_accuracy=teacher_accuracy,
             student_accuracy=student_accuracy,
             scratch_accuracy=scratch_accuracy,
-            teacher_params=_teacher_params(members),
-            student_params=_count_params(student_model),
-            losses=tuple(losses_lib.serialize(x) for x in loss_objects),
-            loss_weights=tuple(distiller.distillation_loss_weights),
+            teacher_params=_teacher_params(members) if members else links.count_params(scratch),
+            student_params=links.count_params(student_model),
+            losses=tuple(losses_lib.serialize(x) for x in plan.losses),
+            loss_weights=tuple(plan.loss_weights or [1.0] * len(plan.losses)),
             temperature=temperature,
-            alpha=alpha,
-            augment=tuple(augment_lib.serialize(a) for a in augmentations),
+            alpha=final_plan.alpha,
+            augment=tuple(augment_lib.serialize(a) for a in plan.augmentations),
             budget=budget.to_dict(),
             batch_size=batch_size,
             seed=seed,
@@ -288,14 +370,90 @@ def distill(
                      "weights": list(teacher_weights) if teacher_weights else None,
                      "budget": teacher_budget.to_dict() if any(map(is_zoo_name, teacher_specs))
                      else None},
-            teacher_outputs=({s: c.to_dict() for s, c in cache.items()} if cache else None),
+            teacher_outputs=({s: c.to_dict() for s, c in link.cache.items()} if link.cache
+                             else None),
+            chain=tuple(chain),
+            adversarial=robust,
+            data_free=data_free,
             fits={name: record.to_dict() for name, record in records.items()},
-            warnings=_warnings(teacher_accuracy, scratch_accuracy),
+            warnings=_warnings(teacher_accuracy, scratch_accuracy, bool(members)),
             data=data.to_dict(),
             seconds=seconds,
         )
         (tmp / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     return result
+
+
+def _teacher_specs(teacher, mode: str) -> list:
+    specs = [] if teacher is None else list(teacher) if isinstance(teacher, list | tuple) \
+        else [teacher]
+    if not specs and mode != "born-again":
+        raise EdgeDistillError(
+            "teacher: give at least one teacher (only --mode born-again runs without one)")
+    return specs
+
+
+def _check_mode_settings(mode, generations, assistants, adversary, synthetic_samples) -> None:
+    if mode == "born-again" and (not isinstance(generations, int) or generations < 1):
+        raise EdgeDistillError(f"generations: must be a whole number of at least 1, "
+                               f"got {generations!r}")
+    if mode == "assistant" and not assistants:
+        raise EdgeDistillError(
+            "assistant mode: give at least one assistant (--assistant, a zoo name or a model "
+            "file between the teacher and the student in size)")
+    if mode != "assistant" and assistants:
+        raise EdgeDistillError("assistants: only --mode assistant uses them")
+    if mode != "adversarial" and adversary is not None:
+        raise EdgeDistillError("adversary: only --mode adversarial uses it")
+    if synthetic_samples is not None and (mode != "data-free" or not isinstance(
+            synthetic_samples, int) or synthetic_samples < 1):
+        raise EdgeDistillError(
+            "synthetic-samples: a whole number of at least 1, only with --mode data-free")
+
+
+def _teachers(specs, data, budget, batch_size, seed, progress, tmp: Path, out: Path, records):
+    """The teachers (zoo names trained and saved here) and where each lives."""
+    k = keras()
+    members, paths = [], []
+    for index, spec in enumerate(specs):
+        if is_zoo_name(spec):
+            file = "teacher.h5" if len(specs) == 1 else f"teacher-{index}.h5"
+            model, records[f"teacher-{index}"] = _train_zoo_teacher(
+                str(spec), data, budget, batch_size, seed + index, progress)
+            save_keras_model(model, tmp / file)
+            members.append(as_teacher(model))
+            paths.append(str(out / file))
+        else:
+            members.append(spec if isinstance(spec, Teacher) else
+                           as_teacher(spec) if isinstance(spec, k.Model) else
+                           load_teacher(spec))
+            paths.append(str(spec) if isinstance(spec, str | os.PathLike) else members[-1].name)
+    return members, paths
+
+
+def _synthetic_data(teacher: Teacher, data: Dataset, samples, batch_size, seed, progress,
+                    seconds) -> tuple[Dataset, dict]:
+    """``data`` with its training and validation splits replaced by synthesized inputs."""
+    from edgedistill.distill.synthesis import synthesize
+
+    model = getattr(teacher, "model", None)
+    if teacher.kind != "keras" or model is None:
+        raise EdgeDistillError(
+            f"{teacher.name}: data-free distillation needs a tf_keras teacher with BatchNorm "
+            "layers (a .h5 or .keras file or a zoo name)")
+    train = samples or len(data.x_train)
+    val = max(1, train // 10)
+    progress.stage("synthesize", f"{train + val} inputs from {teacher.name}'s BatchNorm "
+                   "statistics")
+    started = time.perf_counter()
+    x, y, record = synthesize(model, train + val, num_classes=data.num_classes, seed=seed,
+                              progress=progress)
+    seconds["synthesize"] = time.perf_counter() - started
+    synthetic = dataclasses.replace(
+        data, name=f"synthesized from {teacher.name}", x_train=x[:train], y_train=y[:train],
+        x_val=x[train:], y_val=y[train:], val_source="split",
+        train_rows=np.arange(train), val_rows=np.arange(train, train + val))
+    return synthetic, {"synthesis": record.to_dict(), "samples": train + val}
 
 
 def _student(spec, data: Dataset):
@@ -307,43 +465,25 @@ def _student(spec, data: Dataset):
     return load_keras_model(spec)
 
 
-def _check_layer_names(losses, student_model, teacher_specs, data: Dataset) -> None:
+def _check_layer_names(losses, students, teacher_specs, data: Dataset) -> None:
     """Fails before any training when a loss names a layer the models lack."""
     for loss in losses:
         if loss.student_layer_name:
-            find_layer(student_model, loss.student_layer_name)
+            for model in students:
+                find_layer(model, loss.student_layer_name)
         if loss.teacher_layer_name:
             for spec in filter(is_zoo_name, teacher_specs):
                 find_layer(zoo.build(str(spec), data.input_shape, data.num_classes),
-                            loss.teacher_layer_name)
+                           loss.teacher_layer_name)
 
 
 def _train_zoo_teacher(name, data, budget, batch_size, seed, progress):
     progress.stage("teacher", f"training {name} on {data.name} ({budget.epochs} epochs at most, "
                    f"learning rate {budget.learning_rate:g})")
     model = zoo.build(name, data.input_shape, data.num_classes)
-    train, val = _batches(data, batch_size, seed, ())
-    compile_student(model, budget, _steps(len(data.x_train), batch_size))
-    keras().utils.set_random_seed(seed)
-    record = fit(model, train, val, budget, progress=progress, stage="teacher")
-    return model, record
-
-
-def _batches(data: Dataset, batch_size, seed, augmentations, teacher_outputs=None):
-    """The training batches (seeded, augmented) and the validation batches."""
-    teacher_outputs = teacher_outputs or {}
-    train = augment_lib.training_batches(
-        data.x_train, data.y_train, batch_size=batch_size, seed=seed,
-        augmentations=augmentations, num_classes=data.num_classes,
-        teacher_outputs=teacher_outputs.get("train"))
-    val = augment_lib.training_batches(
-        data.x_val, data.y_val, batch_size=batch_size, seed=seed, shuffle=False,
-        teacher_outputs=teacher_outputs.get("val"))
-    return train, val
-
-
-def _steps(samples: int, batch_size: int) -> int:
-    return -(-samples // batch_size)
+    plan = links.LinkPlan(losses=(), loss_weights=None, alpha=1.0, budget=budget,
+                          batch_size=batch_size, seed=seed)
+    return model, links.train_alone(model, data, plan, progress=progress, stage="teacher").record
 
 
 def _check_models(teacher: Teacher, student, data: Dataset) -> None:
@@ -357,32 +497,11 @@ def _check_models(teacher: Teacher, student, data: Dataset) -> None:
         data.check_fits(teacher.input_shape, int(teacher.output_shape[-1]), teacher.name)
 
 
-def _keras_model_or(teacher: Teacher):
-    """The tf_keras model behind a teacher, so a saved Distiller can reload it."""
-    return getattr(teacher, "model", None) if teacher.kind == "keras" else teacher
-
-
 def _teacher_accuracy(teacher: Teacher, data: Dataset, batch_size: int) -> float | None:
     if not teacher.runs_in_graph:
         return None
     outputs = teacher.predict(data.x_test, batch_size=max(batch_size, 256))["output"]
     return float(np.mean(np.argmax(outputs, axis=-1) == data.y_test))
-
-
-def _accuracy(model, data: Dataset, batch_size: int) -> float:
-    predicted = model.predict(data.x_test, batch_size=max(batch_size, 256), verbose=0)
-    return float(np.mean(np.argmax(predicted, axis=-1) == data.y_test))
-
-
-def _clone_with(model, weights):
-    with tfmot().quantization.keras.quantize_scope():
-        clone = keras().models.clone_model(model)
-    clone.set_weights(weights)
-    return clone
-
-
-def _count_params(model) -> int:
-    return int(sum(int(w.shape.num_elements()) for w in model.weights if "quantize" not in w.name))
 
 
 def _teacher_params(members) -> int | None:
@@ -392,8 +511,8 @@ def _teacher_params(members) -> int | None:
     return sum(int(m.count_params()) for m in models)
 
 
-def _warnings(teacher_accuracy, scratch_accuracy) -> tuple[str, ...]:
-    if teacher_accuracy is None or scratch_accuracy is None:
+def _warnings(teacher_accuracy, scratch_accuracy, given_teacher: bool) -> tuple[str, ...]:
+    if not given_teacher or teacher_accuracy is None or scratch_accuracy is None:
         return ()
     if teacher_accuracy < scratch_accuracy + TEACHER_MARGIN:
         return (

@@ -1,0 +1,166 @@
+"""One link of a distillation chain: a teacher teaches one model, or a model learns alone.
+
+Every mode of :func:`~edgedistill.distill.run.distill` is a chain of links
+(teacher -> student; teacher -> assistant -> student; generation k ->
+generation k+1), and every link trains through :func:`train_distilled` or,
+for the baselines and zoo teachers, :func:`train_alone`, with one
+:class:`LinkPlan`. Two links with the same plan see the same batches in the
+same order, so they differ only in what they learn from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+from edgedistill._tf import keras, tfmot
+from edgedistill.data import Dataset
+from edgedistill.distill import augment as augment_lib
+from edgedistill.distill.adversarial import Adversary, adversarial_accuracy
+from edgedistill.distill.cache import CachedOutputs, cached_teacher_outputs
+from edgedistill.distill.distiller import Distiller
+from edgedistill.distill.teachers import Teacher
+from edgedistill.distill.training import (
+    Budget,
+    FitRecord,
+    compile_distiller,
+    compile_student,
+    fit,
+)
+from edgedistill.errors import EdgeDistillError
+from edgedistill.progress import Progress
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkPlan:
+    """How every link of a run trains; see :func:`~edgedistill.distill.run.distill`."""
+
+    losses: tuple
+    loss_weights: tuple[float, ...] | None
+    alpha: float
+    budget: Budget
+    batch_size: int
+    seed: int
+    augmentations: tuple = ()
+    cache_teacher: bool = True
+    cache_dir: str | os.PathLike | None = None
+    adversary: Adversary | None = None
+
+    @property
+    def teacher_every_step(self) -> bool:
+        """True when the teacher must see each batch as trained (no output cache)."""
+        return bool(self.augmentations) or not self.cache_teacher or self.adversary is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """A trained link: the model, how its fit went, and the teacher-output cache it read."""
+
+    model: object
+    record: FitRecord
+    cache: dict[str, CachedOutputs] | None
+    seconds: float
+
+
+def train_distilled(teacher: Teacher, model, data: Dataset, plan: LinkPlan, *,
+                    progress: Progress, stage: str) -> Link:
+    """Distills ``teacher`` into ``model`` (trained in place) on ``data``'s training split."""
+    k = keras()
+    distiller = Distiller(
+        teacher=_keras_model_or(teacher), student=model,
+        distillation_losses=list(plan.losses), distillation_loss_weights=plan.loss_weights,
+        student_loss_weight=plan.alpha, adversary=plan.adversary,
+    )
+    cache = None
+    started = time.perf_counter()
+    if plan.teacher_every_step:
+        if not teacher.runs_in_graph:
+            raise EdgeDistillError(
+                f"{teacher.name}: precomputed teacher outputs cannot follow augmented or "
+                "adversarial inputs; drop --augment/--mode adversarial or give a teacher model"
+            )
+        train, val = batches(data, plan)
+    else:
+        cache = {
+            split: cached_teacher_outputs(
+                teacher, data.split(split)[0], rows=rows, layer_names=distiller.teacher_layers,
+                cache_dir=plan.cache_dir, batch_size=max(plan.batch_size, 256))
+            for split, rows in (("train", data.train_rows), ("val", data.val_rows))
+        }
+        train, val = batches(data, plan, {split: c.arrays for split, c in cache.items()})
+    compile_distiller(distiller, plan.budget, steps(len(data.x_train), plan.batch_size))
+    k.utils.set_random_seed(plan.seed)
+    record = fit(distiller, train, val, plan.budget, progress=progress, stage=stage)
+    return Link(model, record, cache, time.perf_counter() - started)
+
+
+def train_alone(model, data: Dataset, plan: LinkPlan, *, progress: Progress, stage: str,
+                teacher: Teacher | None = None) -> Link:
+    """Trains ``model`` on hard labels alone, adversarially if the plan says so.
+
+    Adversarial training needs a Distiller around the model (with all weight
+    on the hard labels, the teacher only fills the slot).
+    """
+    started = time.perf_counter()
+    train, val = batches(data, plan)
+    per_epoch = steps(len(data.x_train), plan.batch_size)
+    if plan.adversary is not None:
+        trainer = Distiller(teacher=_keras_model_or(teacher), student=model,
+                            student_loss_weight=1.0, adversary=plan.adversary)
+        compile_distiller(trainer, plan.budget, per_epoch)
+    else:
+        trainer = model
+        compile_student(model, plan.budget, per_epoch)
+    keras().utils.set_random_seed(plan.seed)
+    record = fit(trainer, train, val, plan.budget, progress=progress, stage=stage)
+    return Link(model, record, None, time.perf_counter() - started)
+
+
+def batches(data: Dataset, plan: LinkPlan, teacher_outputs=None):
+    """The training batches (seeded, augmented) and the validation batches."""
+    teacher_outputs = teacher_outputs or {}
+    train = augment_lib.training_batches(
+        data.x_train, data.y_train, batch_size=plan.batch_size, seed=plan.seed,
+        augmentations=plan.augmentations, num_classes=data.num_classes,
+        teacher_outputs=teacher_outputs.get("train"))
+    val = augment_lib.training_batches(
+        data.x_val, data.y_val, batch_size=plan.batch_size, seed=plan.seed, shuffle=False,
+        teacher_outputs=teacher_outputs.get("val"))
+    return train, val
+
+
+def steps(samples: int, batch_size: int) -> int:
+    return -(-samples // batch_size)
+
+
+def accuracy(model, data: Dataset, batch_size: int) -> float:
+    """Top-1 accuracy on the test split."""
+    predicted = model.predict(data.x_test, batch_size=max(batch_size, 256), verbose=0)
+    return float(np.mean(np.argmax(predicted, axis=-1) == data.y_test))
+
+
+def robust_accuracy(model, data: Dataset, adversary: Adversary, seed: int) -> float:
+    """Top-1 accuracy on the test split perturbed against ``model``."""
+    return adversarial_accuracy(model, data.x_test, data.y_test, adversary, seed=seed)
+
+
+def clone_with(model, weights):
+    """A fresh copy of ``model``'s architecture holding ``weights``."""
+    with tfmot().quantization.keras.quantize_scope():
+        clone = keras().models.clone_model(model)
+    clone.set_weights(weights)
+    return clone
+
+
+def count_params(model) -> int:
+    return int(sum(int(w.shape.num_elements()) for w in model.weights if "quantize" not in w.name))
+
+
+def _keras_model_or(teacher: Teacher | None):
+    """The tf_keras model behind a teacher, so a saved Distiller can reload it."""
+    if teacher is None:
+        return None
+    return getattr(teacher, "model", None) if teacher.kind == "keras" else teacher

@@ -103,3 +103,45 @@ def replacing_dir(path: str | os.PathLike, force: bool = False) -> Iterator[Path
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def resumable_output_dir(path: str | os.PathLike, force: bool = False,
+                         resume: bool = False, progress_dir: str = "checkpoints"
+                         ) -> Iterator[Path]:
+    """Like :func:`output_dir`, but an interrupted run's work survives for ``resume``.
+
+    The work directory has a fixed name, ``.<name>.partial`` beside
+    ``path``. If the run fails after it has written ``progress_dir``
+    (a sub-directory of checkpoints) there, the directory stays, even after ``kill -9``; the
+    next run must either ``resume`` it or ``force`` a fresh start. On success
+    ``progress_dir`` is removed and the rest becomes ``path``.
+    """
+    path = check_output_dir(path, force)
+    work = path.with_name(f".{path.name}.partial")
+    if work.exists():
+        if not resume and not force:
+            raise EdgeDistillError(
+                f"{path}: an interrupted run left its progress in {work}; pass --resume to "
+                "continue it or --force to start over")
+        if not resume:
+            shutil.rmtree(work)
+    elif resume:
+        raise EdgeDistillError(f"{path}: nothing to resume ({work} does not exist); run "
+                               "without --resume")
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        yield work
+    except BaseException:
+        progress = work / progress_dir
+        if not (progress.is_dir() and any(p.is_dir() for p in progress.iterdir())):
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    shutil.rmtree(work / progress_dir, ignore_errors=True)
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")
+        path.rename(old)
+    work.rename(path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -157,11 +157,16 @@ def _specs(values, what):
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Where teacher outputs are cached [default: $EDGEDISTILL_CACHE_DIR or "
                    "~/.cache/edgedistill].")
-@click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
+@click.option("--force", is_flag=True,
+              help="Replace --out if it exists and is not empty, or an interrupted run's work.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run (crash, kill, Ctrl-C) of the same command: "
+                   "finished fits are kept and the interrupted one goes on after its last "
+                   "epoch, with the result the uninterrupted run would have given.")
 def distill(teachers, teacher_weights, student, data, out, losses, loss_weights, mode,
             generations, assistants, adversary, synthetic_samples, augment, temperature, alpha,
             epochs, learning_rate, schedule, patience, teacher_epochs, teacher_learning_rate,
-            batch_size, seed, qat, baseline, cache_dir, force):
+            batch_size, seed, qat, baseline, cache_dir, force, resume):
     """Train a student on a teacher's knowledge plus the hard labels.
 
     Reports teacher, distilled student and student-from-scratch accuracy on the test split.
@@ -177,7 +182,7 @@ def distill(teachers, teacher_weights, student, data, out, losses, loss_weights,
         learning_rate=learning_rate, schedule=schedule, patience=patience,
         augment=_specs(augment, "--augment"), teacher_weights=teacher_weights or None,
         teacher_epochs=teacher_epochs, teacher_learning_rate=teacher_learning_rate, seed=seed,
-        qat=qat, scratch_baseline=baseline, cache_dir=cache_dir, force=force,
+        qat=qat, scratch_baseline=baseline, cache_dir=cache_dir, force=force, resume=resume,
         progress=_RichProgress(),
     )
     from edgedistill.summary import distill_table

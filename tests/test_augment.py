@@ -61,9 +61,14 @@ def _mix(onehot, i, j, xi, inputs):
     return lam * onehot[i] + (1 - lam) * onehot[j]
 
 
-def _epochs(seed, n=3, **kwargs):
-    ds = training_batches(X, Y, batch_size=16, seed=seed, num_classes=5, **kwargs)
-    return [[(x.numpy(), y.numpy()) for x, y in ds] for _ in range(n)]
+STEPS = 3  # 40 samples in batches of 16
+
+
+def _epochs(seed, n=3, start_epoch=0, **kwargs):
+    ds = training_batches(X, Y, batch_size=16, seed=seed, num_classes=5,
+                          start_epoch=start_epoch, **kwargs)
+    batches = [(x.numpy(), y.numpy()) for x, y in ds.take(n * STEPS)]
+    return [batches[i:i + STEPS] for i in range(0, len(batches), STEPS)]
 
 
 @pytest.mark.parametrize("augmentations", [(), ("shift", "flip", "crop", "mixup")])
@@ -75,13 +80,27 @@ def test_same_seed_same_batches_new_draws_each_epoch(augmentations):
             np.testing.assert_array_equal(ya, yb)
     assert not np.array_equal(a[0][0][0], a[1][0][0])
     assert not np.array_equal(a[0][0][0], _epochs(8, 1, augmentations=augmentations)[0][0][0])
+    # Every epoch holds each sample once; the last batch is the remainder.
+    assert [len(y) for _, y in a[1]] == [16, 16, 8]
+    if not augmentations:
+        assert sorted(np.concatenate([y for _, y in a[1]])) == sorted(Y)
+
+
+@pytest.mark.parametrize("augmentations", [(), ("shift", "mixup")])
+def test_a_pipeline_started_at_an_epoch_continues_the_uninterrupted_one(augmentations):
+    whole = _epochs(3, n=4, augmentations=augmentations)
+    resumed = _epochs(3, n=2, start_epoch=2, augmentations=augmentations)
+    for epoch_a, epoch_b in zip(whole[2:], resumed, strict=True):
+        for (xa, ya), (xb, yb) in zip(epoch_a, epoch_b, strict=True):
+            np.testing.assert_array_equal(xa, xb)
+            np.testing.assert_array_equal(ya, yb)
 
 
 def test_teacher_outputs_stay_aligned_and_keep_the_order():
     teacher = {"output": X.reshape(40, -1)[:, :3] * 10}
     plain = training_batches(X, Y, batch_size=16, seed=5)
     packed = training_batches(X, Y, batch_size=16, seed=5, teacher_outputs=teacher)
-    for (x, y), (features, y2) in zip(plain, packed, strict=True):
+    for (x, y), (features, y2) in zip(plain.take(6), packed.take(6), strict=True):
         np.testing.assert_array_equal(x.numpy(), features["inputs"].numpy())
         np.testing.assert_array_equal(y.numpy(), y2.numpy())
         np.testing.assert_array_equal(features["teacher_outputs"]["output"].numpy(),
@@ -93,9 +112,9 @@ def test_teacher_outputs_stay_aligned_and_keep_the_order():
 
 def test_mixup_labels_are_rows_and_plain_labels_are_indices():
     (_, y), = list(training_batches(X, Y, batch_size=40, seed=0, augmentations=["mixup"],
-                                    num_classes=5))
+                                    num_classes=5).take(1))
     assert y.shape == (40, 5)
-    (_, y), = list(training_batches(X, Y, batch_size=40, seed=0, augmentations=["shift"]))
+    (_, y), = list(training_batches(X, Y, batch_size=40, seed=0, augmentations=["shift"]).take(1))
     assert y.shape == (40,)
 
 

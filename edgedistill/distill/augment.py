@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from edgedistill import specs
 from edgedistill._tf import tensorflow
 from edgedistill.errors import EdgeDistillError
 
@@ -200,11 +201,11 @@ class Mixup(Augmentation):
 
 
 def get(identifier) -> Augmentation:
-    """Returns an augmentation from an instance, a registered name or a serialized dict."""
+    """Returns an augmentation from an instance, a name, a ``"name:key=value"`` spec or a dict."""
     if isinstance(identifier, Augmentation):
         return identifier
     if isinstance(identifier, str):
-        identifier = {"class_name": identifier, "config": {}}
+        identifier = specs.parse(identifier, "augment")
     if isinstance(identifier, dict) and "class_name" in identifier:
         cls = _REGISTRY.get(identifier["class_name"])
         if cls is None:
@@ -225,8 +226,12 @@ def serialize(augmentation: Augmentation) -> dict:
 def training_batches(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int,
                      augmentations=(), num_classes: int | None = None,
                      teacher_outputs: dict[str, np.ndarray] | None = None,
-                     shuffle: bool = True):
+                     shuffle: bool = True, start_epoch: int = 0):
     """A seeded ``tf.data`` pipeline of augmented ``(x, y)`` batches.
+
+    Epoch ``e``'s order and augmentation draws are functions of ``(seed, e)``
+    alone, so a run resumed at epoch ``e`` (``start_epoch``) sees exactly
+    the batches the uninterrupted run would have.
 
     Args:
         x, y: inputs and integer class labels.
@@ -238,10 +243,13 @@ def training_batches(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int
             elements then are ``({"inputs": x, "teacher_outputs": {...}}, y)``
             with the rows kept aligned. Only without augmentation: the
             teacher must see the augmented inputs.
-        shuffle: reshuffle every epoch (off for validation).
+        shuffle: a new order each epoch; False gives one finite pass in
+            order (validation).
+        start_epoch: the first epoch the pipeline yields (shuffled pipelines).
 
     Returns:
-        A ``tf.data.Dataset``; iterating it once is one epoch.
+        A ``tf.data.Dataset``. Shuffled, it repeats without end (fit it with
+        ``steps_per_epoch``); unshuffled, iterating it once is one pass.
     """
     tf = tensorflow()
     augmentations = [get(a) for a in augmentations]
@@ -256,20 +264,37 @@ def training_batches(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int
         raise EdgeDistillError("mixup: needs the number of classes")
     features = x if teacher_outputs is None else {
         "inputs": x, "teacher_outputs": dict(teacher_outputs)}
-    ds = tf.data.Dataset.from_tensor_slices((features, y))
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    if not shuffle:
+        return tf.data.Dataset.from_tensor_slices((features, y)).batch(batch_size).prefetch(
+            tf.data.AUTOTUNE)
+
+    table = tf.data.Dataset.from_tensors((features, y)).cache()
+    samples = len(x)
+
+    def epoch_indices(epoch):
+        keys = tf.random.stateless_uniform([samples], seed=tf.stack([tf.cast(seed, tf.int64),
+                                                                     epoch]))
+        order = tf.argsort(keys)
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate().map(
+            lambda step, rows: (epoch, step, rows))
+
+    def gather(data, epoch, step, rows):
+        batch = tf.nest.map_structure(lambda array: tf.gather(array, rows), data)
+        batch_seed = tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + epoch, step])
+        return (*batch, batch_seed)
+
+    ds = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_indices)
+    ds = tf.data.Dataset.zip((table.repeat(), ds)).map(
+        lambda data, index: gather(data, *index), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True)
     if mixes:
-        ds = ds.map(lambda f, labels: (f, tf.one_hot(labels, num_classes)),
+        ds = ds.map(lambda f, labels, s: (f, tf.one_hot(labels, num_classes), s),
                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if augmentations:
-        # One fresh pair of seeds per batch, the same sequence for the same seed,
-        # and a new sequence each epoch.
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda batch, s: _apply(augmentations, *batch, s),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.map(lambda f, labels, s: _apply(augmentations, f, labels, s),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        ds = ds.map(lambda f, labels, s: (f, labels))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

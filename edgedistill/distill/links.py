@@ -29,6 +29,7 @@ from edgedistill.distill.training import (
     compile_distiller,
     compile_student,
     fit,
+    resume_epoch,
 )
 from edgedistill.errors import EdgeDistillError
 from edgedistill.progress import Progress
@@ -66,8 +67,12 @@ class Link:
 
 
 def train_distilled(teacher: Teacher, model, data: Dataset, plan: LinkPlan, *,
-                    progress: Progress, stage: str) -> Link:
-    """Distills ``teacher`` into ``model`` (trained in place) on ``data``'s training split."""
+                    progress: Progress, stage: str, checkpoints=None) -> Link:
+    """Distills ``teacher`` into ``model`` (trained in place) on ``data``'s training split.
+
+    With ``checkpoints`` (:class:`~edgedistill.distill.checkpoints.EpochCheckpoints`)
+    each epoch is checkpointed and an interrupted fit continues.
+    """
     k = keras()
     distiller = Distiller(
         teacher=_keras_model_or(teacher), student=model,
@@ -82,7 +87,7 @@ def train_distilled(teacher: Teacher, model, data: Dataset, plan: LinkPlan, *,
                 f"{teacher.name}: precomputed teacher outputs cannot follow augmented or "
                 "adversarial inputs; drop --augment/--mode adversarial or give a teacher model"
             )
-        train, val = batches(data, plan)
+        train, val = batches(data, plan, start_epoch=resume_epoch(checkpoints))
     else:
         cache = {
             split: cached_teacher_outputs(
@@ -90,22 +95,25 @@ def train_distilled(teacher: Teacher, model, data: Dataset, plan: LinkPlan, *,
                 cache_dir=plan.cache_dir, batch_size=max(plan.batch_size, 256))
             for split, rows in (("train", data.train_rows), ("val", data.val_rows))
         }
-        train, val = batches(data, plan, {split: c.arrays for split, c in cache.items()})
-    compile_distiller(distiller, plan.budget, steps(len(data.x_train), plan.batch_size))
+        train, val = batches(data, plan, {split: c.arrays for split, c in cache.items()},
+                             start_epoch=resume_epoch(checkpoints))
+    per_epoch = steps(len(data.x_train), plan.batch_size)
+    compile_distiller(distiller, plan.budget, per_epoch)
     k.utils.set_random_seed(plan.seed)
-    record = fit(distiller, train, val, plan.budget, progress=progress, stage=stage)
+    record = fit(distiller, train, val, plan.budget, steps_per_epoch=per_epoch,
+                 progress=progress, stage=stage, checkpoints=checkpoints)
     return Link(model, record, cache, time.perf_counter() - started)
 
 
 def train_alone(model, data: Dataset, plan: LinkPlan, *, progress: Progress, stage: str,
-                teacher: Teacher | None = None) -> Link:
+                teacher: Teacher | None = None, checkpoints=None) -> Link:
     """Trains ``model`` on hard labels alone, adversarially if the plan says so.
 
     Adversarial training needs a Distiller around the model (with all weight
     on the hard labels, the teacher only fills the slot).
     """
     started = time.perf_counter()
-    train, val = batches(data, plan)
+    train, val = batches(data, plan, start_epoch=resume_epoch(checkpoints))
     per_epoch = steps(len(data.x_train), plan.batch_size)
     if plan.adversary is not None:
         trainer = Distiller(teacher=_keras_model_or(teacher), student=model,
@@ -115,17 +123,18 @@ def train_alone(model, data: Dataset, plan: LinkPlan, *, progress: Progress, sta
         trainer = model
         compile_student(model, plan.budget, per_epoch)
     keras().utils.set_random_seed(plan.seed)
-    record = fit(trainer, train, val, plan.budget, progress=progress, stage=stage)
+    record = fit(trainer, train, val, plan.budget, steps_per_epoch=per_epoch, progress=progress,
+                 stage=stage, checkpoints=checkpoints)
     return Link(model, record, None, time.perf_counter() - started)
 
 
-def batches(data: Dataset, plan: LinkPlan, teacher_outputs=None):
-    """The training batches (seeded, augmented) and the validation batches."""
+def batches(data: Dataset, plan: LinkPlan, teacher_outputs=None, start_epoch: int = 0):
+    """The training batches (seeded, augmented, from ``start_epoch`` on) and the validation ones."""
     teacher_outputs = teacher_outputs or {}
     train = augment_lib.training_batches(
         data.x_train, data.y_train, batch_size=plan.batch_size, seed=plan.seed,
         augmentations=plan.augmentations, num_classes=data.num_classes,
-        teacher_outputs=teacher_outputs.get("train"))
+        teacher_outputs=teacher_outputs.get("train"), start_epoch=start_epoch)
     val = augment_lib.training_batches(
         data.x_val, data.y_val, batch_size=plan.batch_size, seed=plan.seed, shuffle=False,
         teacher_outputs=teacher_outputs.get("val"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 
+from edgedistill import specs
 from edgedistill._tf import tensorflow
 from edgedistill.errors import EdgeDistillError
 
@@ -334,7 +335,10 @@ class RKDAngle(_RelationLoss):
 
 
 def get(identifier) -> DistillationLoss:
-    """Returns a loss from an instance, a registered name or a serialized dict.
+    """Returns a loss from an instance, a name, a ``"name:key=value,..."`` spec or a dict.
+
+    Example:
+        >>> get("logits_distillation:temperature=2")
 
     Raises:
         EdgeDistillError: an unknown name or a config the loss does not take.
@@ -342,12 +346,7 @@ def get(identifier) -> DistillationLoss:
     if isinstance(identifier, DistillationLoss):
         return identifier
     if isinstance(identifier, str):
-        cls = _REGISTRY.get(identifier)
-        if cls is None:
-            raise EdgeDistillError(
-                f"{identifier}: unknown distillation loss; known: {', '.join(names())}"
-            )
-        return cls()
+        identifier = specs.parse(identifier, "loss")
     if isinstance(identifier, dict) and "class_name" in identifier:
         cls = _REGISTRY.get(identifier["class_name"])
         if cls is None:

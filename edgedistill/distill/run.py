@@ -24,6 +24,7 @@ Modes (``mode=``) chain links of teaching (see :mod:`edgedistill.distill.links`)
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -33,13 +34,14 @@ from pathlib import Path
 import numpy as np
 
 from edgedistill import zoo
-from edgedistill._fileio import check_output_dir, output_dir
+from edgedistill._fileio import check_output_dir, resumable_output_dir
 from edgedistill._tf import keras
 from edgedistill.compress import quantize_student
 from edgedistill.data import Dataset, load_dataset
 from edgedistill.distill import adversarial, links
 from edgedistill.distill import augment as augment_lib
 from edgedistill.distill import losses as losses_lib
+from edgedistill.distill.checkpoints import RunCheckpoints
 from edgedistill.distill.distiller import find_layer
 from edgedistill.distill.teachers import EnsembleTeacher, Teacher, as_teacher, load_teacher
 from edgedistill.distill.training import Budget
@@ -154,6 +156,7 @@ def distill(
     cache_teacher: bool = True,
     cache_dir: str | os.PathLike | None = None,
     force: bool = False,
+    resume: bool = False,
     progress: Progress | None = None,
 ) -> DistillResult:
     """Distills ``teacher`` into ``student`` on ``data`` and saves the student.
@@ -206,6 +209,11 @@ def distill(
             teacher on every batch.
         cache_dir: where teacher outputs are cached (default
             ``$EDGEDISTILL_CACHE_DIR`` or ``~/.cache/edgedistill``).
+        force: replace a non-empty ``out_dir``, or an interrupted run's work.
+        resume: continue the interrupted run with the same settings and
+            ``out_dir``: finished fits are kept, the interrupted one goes on
+            after its last checkpointed epoch, and the result is the one the
+            uninterrupted run would have given.
 
     Returns:
         A :class:`DistillResult` with test accuracies, sizes, timings and warnings.
@@ -249,16 +257,24 @@ def distill(
         else []
     _check_layer_names(plan.losses, [student_model, *assistant_models], teacher_specs, data)
 
-    seconds: dict[str, float] = {}
-    records: dict[str, links.FitRecord] = {}
+    settings = _settings(dict(
+        teacher=teacher_specs, student=student, data=data, mode=mode, plan=plan,
+        temperature=temperature, teacher_weights=teacher_weights, teacher_budget=teacher_budget,
+        generations=generations, assistants=assistants, synthetic_samples=synthetic_samples,
+        qat=qat, scratch_baseline=scratch_baseline))
     chain: list[dict] = []
-    with output_dir(out_dir, force) as tmp:
-        tmp, out = Path(tmp), Path(out_dir)
+    with resumable_output_dir(out_dir, force, resume) as work:
+        out = Path(out_dir)
+        fits = _Fits(work, RunCheckpoints(work / "checkpoints", settings, resume), progress)
 
-        def save(model, file: str, role: str, accuracy: float) -> None:
-            save_keras_model(model, tmp / file)
+        def link_to(teacher_now, model, name, file, role, train_data=data, link_plan=plan):
+            cache = fits.run(name, model, file, lambda checkpoints: links.train_distilled(
+                teacher_now, model, train_data, link_plan, progress=progress, stage=name,
+                checkpoints=checkpoints))
+            accuracy = links.accuracy(model, data, batch_size)
             chain.append({"role": role, "path": str(out / file), "name": model.name,
                           "params": links.count_params(model), "accuracy": accuracy})
+            return cache, accuracy
 
         def run_scratch(teacher_for_adversary=None):
             progress.stage("scratch", f"{student} on hard labels only: same start, same batches"
@@ -266,17 +282,13 @@ def distill(
             scratch = links.clone_with(student_model, initial_weights)
             if qat:
                 scratch = quantize_student(scratch)
-            link = links.train_alone(scratch, data, plan, progress=progress, stage="scratch",
-                                     teacher=teacher_for_adversary)
-            records["scratch"], seconds["scratch"] = link.record, link.seconds
-            save_keras_model(scratch, tmp / SCRATCH_FILE)
+            fits.run("scratch", scratch, SCRATCH_FILE, lambda checkpoints: links.train_alone(
+                scratch, data, plan, progress=progress, stage="scratch",
+                teacher=teacher_for_adversary, checkpoints=checkpoints))
             return scratch, links.accuracy(scratch, data, batch_size)
 
-        started = time.perf_counter()
         members, paths = _teachers(teacher_specs, data, teacher_budget, batch_size, seed,
-                                   progress, tmp, out, records)
-        seconds["teacher"] = time.perf_counter() - started
-
+                                   progress, fits, out)
         scratch = scratch_accuracy = None
         if members:
             the_teacher = members[0] if len(members) == 1 else EnsembleTeacher(
@@ -289,52 +301,37 @@ def distill(
             teacher_accuracy = scratch_accuracy
             paths = [str(out / SCRATCH_FILE)]
 
-        current, links_done = the_teacher, []
+        current = the_teacher
         if mode == "assistant":
             for index, model in enumerate(assistant_models):
                 progress.stage(f"assistant-{index}", f"{model.name} from {current.name}")
-                link = links.train_distilled(current, model, data, plan, progress=progress,
-                                             stage=f"assistant-{index}")
-                links_done.append((f"assistant-{index}", link))
-                save(model, f"assistant-{index}.h5", "assistant",
-                     links.accuracy(model, data, batch_size))
+                link_to(current, model, f"assistant-{index}", f"assistant-{index}.h5",
+                        "assistant")
                 current = as_teacher(model)
         elif mode == "born-again":
             for generation in range(1, generations):
                 model = links.clone_with(student_model, initial_weights)
                 progress.stage(f"generation-{generation}", f"{student} from {current.name}")
-                link = links.train_distilled(current, model, data, plan, progress=progress,
-                                             stage=f"generation-{generation}")
-                links_done.append((f"generation-{generation}", link))
-                save(model, f"generation-{generation}.h5", f"generation {generation}",
-                     links.accuracy(model, data, batch_size))
+                link_to(current, model, f"generation-{generation}", f"generation-{generation}.h5",
+                        f"generation {generation}")
                 current = as_teacher(model)
 
         train_data, data_free = data, None
         if mode == "data-free":
             train_data, data_free = _synthetic_data(current, data, synthetic_samples, batch_size,
-                                                    seed, progress, seconds)
+                                                    seed, progress, fits)
             progress.stage("reference", f"{student} from {current.name} on the real data")
             reference = links.clone_with(student_model, initial_weights)
-            link = links.train_distilled(current, reference, data, plan, progress=progress,
-                                         stage="reference")
-            links_done.append(("reference", link))
-            data_free["real_data_accuracy"] = links.accuracy(reference, data, batch_size)
-            save(reference, "real-data-student.h5", "real-data reference",
-                 data_free["real_data_accuracy"])
+            _, data_free["real_data_accuracy"] = link_to(
+                current, reference, "reference", "real-data-student.h5", "real-data reference")
 
         distilled = quantize_student(student_model) if qat else student_model
         final_plan = dataclasses.replace(plan, alpha=0.0) if mode == "data-free" else plan
         progress.stage("distill", f"{student} from {current.name}" + (" with QAT" if qat else ""))
-        link = links.train_distilled(current, distilled, train_data, final_plan,
-                                     progress=progress, stage="distill")
-        links_done.append(("distill", link))
-        student_accuracy = links.accuracy(distilled, data, batch_size)
-        save(distilled, STUDENT_FILE, "student", student_accuracy)
+        cache, student_accuracy = link_to(current, distilled, "distill", STUDENT_FILE, "student",
+                                          train_data, final_plan)
         if data_free is not None:
             data_free["gap"] = data_free["real_data_accuracy"] - student_accuracy
-        for name, done in links_done:
-            records[name], seconds[name] = done.record, done.seconds
 
         if scratch_baseline and scratch is None:
             scratch, scratch_accuracy = run_scratch(the_teacher)
@@ -370,17 +367,16 @@ def distill(
                      "weights": list(teacher_weights) if teacher_weights else None,
                      "budget": teacher_budget.to_dict() if any(map(is_zoo_name, teacher_specs))
                      else None},
-            teacher_outputs=({s: c.to_dict() for s, c in link.cache.items()} if link.cache
-                             else None),
+            teacher_outputs=cache,
             chain=tuple(chain),
             adversarial=robust,
             data_free=data_free,
-            fits={name: record.to_dict() for name, record in records.items()},
+            fits=fits.records,
             warnings=_warnings(teacher_accuracy, scratch_accuracy, bool(members)),
             data=data.to_dict(),
-            seconds=seconds,
+            seconds=fits.seconds,
         )
-        (tmp / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        (work / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     return result
 
 
@@ -411,16 +407,21 @@ def _check_mode_settings(mode, generations, assistants, adversary, synthetic_sam
             "synthetic-samples: a whole number of at least 1, only with --mode data-free")
 
 
-def _teachers(specs, data, budget, batch_size, seed, progress, tmp: Path, out: Path, records):
+def _teachers(specs, data, budget, batch_size, seed, progress, fits: _Fits, out: Path):
     """The teachers (zoo names trained and saved here) and where each lives."""
     k = keras()
     members, paths = [], []
     for index, spec in enumerate(specs):
         if is_zoo_name(spec):
             file = "teacher.h5" if len(specs) == 1 else f"teacher-{index}.h5"
-            model, records[f"teacher-{index}"] = _train_zoo_teacher(
-                str(spec), data, budget, batch_size, seed + index, progress)
-            save_keras_model(model, tmp / file)
+            progress.stage("teacher", f"training {spec} on {data.name} ({budget.epochs} epochs "
+                           f"at most, learning rate {budget.learning_rate:g})")
+            model = zoo.build(str(spec), data.input_shape, data.num_classes)
+            plan = links.LinkPlan(losses=(), loss_weights=None, alpha=1.0, budget=budget,
+                                  batch_size=batch_size, seed=seed + index)
+            fits.run(f"teacher-{index}", model, file, lambda checkpoints, m=model, p=plan:
+                     links.train_alone(m, data, p, progress=progress, stage="teacher",
+                                       checkpoints=checkpoints))
             members.append(as_teacher(model))
             paths.append(str(out / file))
         else:
@@ -431,8 +432,72 @@ def _teachers(specs, data, budget, batch_size, seed, progress, tmp: Path, out: P
     return members, paths
 
 
+class _Fits:
+    """Runs each fit of a run once: one finished before an interruption is loaded instead.
+
+    Attributes:
+        records: each fit's :class:`~edgedistill.distill.training.FitRecord` as a dict.
+        seconds: each fit's wall-clock seconds (teacher outputs included).
+    """
+
+    def __init__(self, work: Path, checkpoints: RunCheckpoints, progress: Progress):
+        self.work, self.checkpoints, self.progress = work, checkpoints, progress
+        self.records: dict[str, dict] = {}
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, model, file: str, train) -> dict | None:
+        """Trains ``model`` with ``train(epoch_checkpoints)`` and saves it as ``file``.
+
+        Returns:
+            The teacher-output cache the fit read, as a dict per split, or None.
+        """
+        done = self.checkpoints.done(name)
+        if done is None:
+            link = train(self.checkpoints.epochs(name))
+            save_keras_model(model, self.work / file)
+            done = {"record": link.record.to_dict(), "seconds": link.seconds,
+                    "cache": {split: c.to_dict() for split, c in link.cache.items()}
+                    if link.cache else None}
+            self.checkpoints.finish(name, done)
+        else:
+            self.progress.stage(name, f"finished before the interruption: {file}")
+            model.set_weights(load_keras_model(self.work / file).get_weights())
+        self.records[name], self.seconds[name] = done["record"], done["seconds"]
+        return done["cache"]
+
+
+def _settings(given: dict) -> dict:
+    """What makes two runs the same run, for ``--resume``: settings and data digests."""
+    data = given.pop("data")
+    plan = given.pop("plan")
+    digest = hashlib.sha256()
+    for array in (data.x_train, data.y_train, data.x_val, data.y_val):
+        digest.update(np.ascontiguousarray(array).tobytes())
+
+    def describe(value):
+        if isinstance(value, list | tuple):
+            return [describe(v) for v in value]
+        if isinstance(value, str | int | float | bool | type(None)):
+            return value
+        if isinstance(value, os.PathLike):
+            return str(value)
+        return f"{type(value).__name__}:{getattr(value, 'name', '')}"
+
+    return {
+        **{key: describe(value) for key, value in given.items() if key != "teacher_budget"},
+        "teacher_budget": given["teacher_budget"].to_dict(),
+        "data": {**data.to_dict(), "sha256": digest.hexdigest()},
+        "losses": [losses_lib.serialize(x) for x in plan.losses],
+        "loss_weights": plan.loss_weights, "alpha": plan.alpha,
+        "budget": plan.budget.to_dict(), "batch_size": plan.batch_size, "seed": plan.seed,
+        "augment": [augment_lib.serialize(a) for a in plan.augmentations],
+        "cache_teacher": plan.cache_teacher,
+        "adversary": plan.adversary.to_dict() if plan.adversary else None,
+    }
+
+
 def _synthetic_data(teacher: Teacher, data: Dataset, samples, batch_size, seed, progress,
-                    seconds) -> tuple[Dataset, dict]:
+                    fits: _Fits) -> tuple[Dataset, dict]:
     """``data`` with its training and validation splits replaced by synthesized inputs."""
     from edgedistill.distill.synthesis import synthesize
 
@@ -448,7 +513,7 @@ def _synthetic_data(teacher: Teacher, data: Dataset, samples, batch_size, seed, 
     started = time.perf_counter()
     x, y, record = synthesize(model, train + val, num_classes=data.num_classes, seed=seed,
                               progress=progress)
-    seconds["synthesize"] = time.perf_counter() - started
+    fits.seconds["synthesize"] = time.perf_counter() - started
     synthetic = dataclasses.replace(
         data, name=f"synthesized from {teacher.name}", x_train=x[:train], y_train=y[:train],
         x_val=x[train:], y_val=y[train:], val_source="split",
@@ -475,15 +540,6 @@ def _check_layer_names(losses, students, teacher_specs, data: Dataset) -> None:
             for spec in filter(is_zoo_name, teacher_specs):
                 find_layer(zoo.build(str(spec), data.input_shape, data.num_classes),
                            loss.teacher_layer_name)
-
-
-def _train_zoo_teacher(name, data, budget, batch_size, seed, progress):
-    progress.stage("teacher", f"training {name} on {data.name} ({budget.epochs} epochs at most, "
-                   f"learning rate {budget.learning_rate:g})")
-    model = zoo.build(name, data.input_shape, data.num_classes)
-    plan = links.LinkPlan(losses=(), loss_weights=None, alpha=1.0, budget=budget,
-                          batch_size=batch_size, seed=seed)
-    return model, links.train_alone(model, data, plan, progress=progress, stage="teacher").record
 
 
 def _check_models(teacher: Teacher, student, data: Dataset) -> None:

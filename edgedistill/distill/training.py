@@ -104,22 +104,47 @@ def compile_distiller(distiller, budget: Budget, steps_per_epoch: int) -> None:
     distiller.compile(optimizer=budget.optimizer(steps_per_epoch), metrics=[LabelAccuracy()])
 
 
-def fit(model, train, val, budget: Budget, *, progress: Progress, stage: str,
-        callbacks=()) -> FitRecord:
-    """Fits a compiled model and restores its weights of the best validation epoch."""
-    k = keras()
-    timer = _EpochTimer()
-    best = k.callbacks.EarlyStopping(
+def fit(model, train, val, budget: Budget, *, steps_per_epoch: int, progress: Progress,
+        stage: str, callbacks=(), checkpoints=None) -> FitRecord:
+    """Fits a compiled model and restores its weights of the best validation epoch.
+
+    ``train`` repeats without end (see
+    :func:`~edgedistill.distill.augment.training_batches`); an epoch is
+    ``steps_per_epoch`` batches of it. With ``checkpoints`` (an
+    :class:`~edgedistill.distill.checkpoints.EpochCheckpoints`) every epoch
+    is checkpointed, and a fit that has one continues after its last epoch:
+    ``train`` must then start at that epoch (:func:`resume_epoch`).
+    """
+    state = checkpoints.state() if checkpoints is not None else None
+    start = state["epoch"] if state else 0
+    best_weights = checkpoints.restore(model) if state else None
+    timer = _EpochTimer(state["epoch_seconds"] if state else ())
+    best = _BestEpoch(
+        state, best_weights,
         monitor=budget.monitor, mode="min" if budget.monitor == "val_loss" else "max",
         restore_best_weights=True,
         patience=budget.patience or budget.epochs,
     )
-    history = model.fit(
-        train, validation_data=val, epochs=budget.epochs, verbose=0,
-        callbacks=[timer, best, _ProgressCallback(progress, stage, budget.epochs), *callbacks],
-    )
-    val_accuracy = history.history.get("val_accuracy", [math.nan])
-    for name, values in history.history.items():
+    callbacks = [timer, best, _ProgressCallback(progress, stage, budget.epochs), *callbacks]
+    checkpoint = None
+    if checkpoints is not None:
+        from edgedistill.distill.checkpoints import epoch_callback
+
+        checkpoint = epoch_callback(checkpoints, best, timer, state["history"] if state else {})
+        callbacks.append(checkpoint)
+    if start < budget.epochs and not (state and state["wait"] >= best.patience):
+        history = model.fit(train, validation_data=val, epochs=budget.epochs,
+                            initial_epoch=start, steps_per_epoch=steps_per_epoch, verbose=0,
+                            callbacks=callbacks).history
+        if checkpoint is not None:
+            history = checkpoint.history
+    else:  # the checkpoint is of the fit's last epoch: only the best weights remain to restore
+        best.set_model(model)
+        best.on_train_begin()
+        best.on_train_end()
+        history = state["history"]
+    val_accuracy = history.get("val_accuracy", [math.nan])
+    for name, values in history.items():
         if not all(math.isfinite(v) for v in values):
             raise EdgeDistillError(
                 f"{stage}: training diverged ({name} is not finite); lower --learning-rate "
@@ -130,8 +155,14 @@ def fit(model, train, val, budget: Budget, *, progress: Progress, stage: str,
         best_epoch=best.best_epoch + 1,
         best_val_accuracy=float(max(val_accuracy)),
         epoch_seconds=tuple(timer.seconds),
-        history={name: [float(v) for v in values] for name, values in history.history.items()},
+        history={name: [float(v) for v in values] for name, values in history.items()},
     )
+
+
+def resume_epoch(checkpoints) -> int:
+    """The epoch a fit continues from: 0, or the last one its checkpoints completed."""
+    state = checkpoints.state() if checkpoints is not None else None
+    return state["epoch"] if state else 0
 
 
 def _callback_base():
@@ -141,9 +172,9 @@ def _callback_base():
 class _EpochTimer(_callback_base()):
     """Wall-clock seconds of each epoch, validation included."""
 
-    def __init__(self):
+    def __init__(self, seconds=()):
         super().__init__()
-        self.seconds = []
+        self.seconds = list(seconds)
         self._started = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -151,6 +182,23 @@ class _EpochTimer(_callback_base()):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._started)
+
+
+class _BestEpoch(keras().callbacks.EarlyStopping):
+    """EarlyStopping that a resumed fit starts from the interrupted one's state."""
+
+    def __init__(self, state: dict | None, best_weights, **kwargs):
+        super().__init__(**kwargs)
+        self._resumed, self._resumed_weights = state, best_weights
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self._resumed:
+            if self._resumed["best"] is not None:
+                self.best = self._resumed["best"]
+            self.best_epoch = self._resumed["best_epoch"]
+            self.wait = self._resumed["wait"]
+            self.best_weights = self._resumed_weights
 
 
 class _ProgressCallback(_callback_base()):

@@ -114,11 +114,17 @@ def _specs(values, what):
                    "without one.")
 @click.option("--teacher-weight", "teacher_weights", type=float, multiple=True,
               help="Ensemble weight of each --teacher, in order [default: equal].")
-@click.option("--student", "-s", required=True,
-              help="Student: a tf_keras .keras/.h5 file or a zoo name (student-cnn, student-mlp).")
-@click.option("--data", "-d", required=True, help=DATA_HELP)
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
-              help="Output directory (student.h5, scratch_student.h5, teacher.h5, distill.json).")
+@click.option("--student", "-s",
+              help="Student: a tf_keras .keras/.h5 file or a zoo name (student-cnn, student-mlp)."
+                   " Required, here or in --recipe.")
+@click.option("--data", "-d", help=DATA_HELP + " Required, here or in --recipe.")
+@click.option("--out", "-o", type=click.Path(file_okay=False),
+              help="Output directory (student.h5, scratch_student.h5, teacher.h5, distill.json)."
+                   " Required, here or in --recipe.")
+@click.option("--recipe", "-r", type=click.Path(dir_okay=False), default=None,
+              help="A YAML file of distill settings (keys: the options' names, e.g. teacher, "
+                   "student, data, out, losses, augment, epochs); options given here override "
+                   "it.")
 @click.option("--loss", "-l", "losses", multiple=True, metavar="NAME[:KEY=VALUE,...]",
               help="A distillation loss; repeat to combine: logits_distillation, logits_mse, "
                    "feature_distillation, attention_transfer, rkd_distance, rkd_angle. Layer "
@@ -163,32 +169,63 @@ def _specs(values, what):
               help="Continue an interrupted run (crash, kill, Ctrl-C) of the same command: "
                    "finished fits are kept and the interrupted one goes on after its last "
                    "epoch, with the result the uninterrupted run would have given.")
-def distill(teachers, teacher_weights, student, data, out, losses, loss_weights, mode,
-            generations, assistants, adversary, synthetic_samples, augment, temperature, alpha,
-            epochs, learning_rate, schedule, patience, teacher_epochs, teacher_learning_rate,
-            batch_size, seed, qat, baseline, cache_dir, force, resume):
+@click.pass_context
+def distill(ctx, recipe, **options):
     """Train a student on a teacher's knowledge plus the hard labels.
 
     Reports teacher, distilled student and student-from-scratch accuracy on the test split.
     """
     from edgedistill.distill import distill as run_distill
 
-    result = run_distill(
-        list(teachers) if len(teachers) != 1 else teachers[0], student, data, out, mode=mode,
-        generations=generations, assistants=assistants, adversary=adversary,
-        synthetic_samples=synthetic_samples,
-        losses=_specs(losses, "--loss") or None, loss_weights=loss_weights or None,
-        temperature=temperature, alpha=alpha, epochs=epochs, batch_size=batch_size,
-        learning_rate=learning_rate, schedule=schedule, patience=patience,
-        augment=_specs(augment, "--augment"), teacher_weights=teacher_weights or None,
-        teacher_epochs=teacher_epochs, teacher_learning_rate=teacher_learning_rate, seed=seed,
-        qat=qat, scratch_baseline=baseline, cache_dir=cache_dir, force=force, resume=resume,
-        progress=_RichProgress(),
-    )
+    settings = _distill_settings(options)
+    if recipe:
+        from edgedistill.distill.recipe import load_recipe
+
+        settings = {**load_recipe(recipe), **_given_on_command_line(ctx, settings)}
+    for name, option in (("student", "--student"), ("data", "--data"), ("out_dir", "--out")):
+        if not settings.get(name):
+            raise EdgeDistillError(f"{option}: required (on the command line or in --recipe)")
+    result = run_distill(settings.pop("teacher", None), settings.pop("student"),
+                         settings.pop("data"), settings.pop("out_dir"), **settings,
+                         force=options["force"], resume=options["resume"],
+                         progress=_RichProgress())
     from edgedistill.summary import distill_table
 
     _stdout().print(distill_table(result))
     _warn(result.warnings)
+
+
+# CLI parameter -> distill() argument, where the names differ.
+_DISTILL_ARGUMENTS = {"teachers": "teacher", "out": "out_dir", "baseline": "scratch_baseline"}
+
+
+def _distill_settings(options: dict) -> dict:
+    """The command line's options as ``distill()`` arguments."""
+    teachers = options["teachers"]
+    values = {
+        **{name: value for name, value in options.items() if name not in ("force", "resume")},
+        "teachers": list(teachers) if len(teachers) != 1 else teachers[0],
+        "losses": _specs(options["losses"], "--loss") or None,
+        "loss_weights": list(options["loss_weights"]) or None,
+        "augment": _specs(options["augment"], "--augment"),
+        "teacher_weights": list(options["teacher_weights"]) or None,
+        "assistants": list(options["assistants"]),
+    }
+    return {_DISTILL_ARGUMENTS.get(name, name): value for name, value in values.items()}
+
+
+def _given_on_command_line(ctx, settings: dict) -> dict:
+    """The settings whose options were typed, which override a recipe's."""
+    from click.core import ParameterSource
+
+    given = {}
+    for name in ctx.params:
+        source = ctx.get_parameter_source(name)
+        if source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            key = _DISTILL_ARGUMENTS.get(name, name)
+            if key in settings:
+                given[key] = settings[key]
+    return given
 
 
 def _warn(warnings) -> None:

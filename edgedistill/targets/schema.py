@@ -19,8 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
+from edgedistill._yaml import read_yaml
 from edgedistill.errors import EdgeDistillError
 
 KINDS = ("mcu", "sbc", "phone")
@@ -277,17 +276,5 @@ def load_target_file(path: str | Path) -> Target:
         655360
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EdgeDistillError(f"{path}: no such target file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EdgeDistillError(f"{path}: cannot read target file: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise EdgeDistillError(f"{path}: invalid YAML{where}: {problem}") from None
+    data = read_yaml(path, "target file")
     return parse_target(data, path)

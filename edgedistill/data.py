@@ -77,20 +77,8 @@ class Dataset:
 
     def check_fits(self, input_shape: tuple, num_outputs: int, model_name: str) -> None:
         """Raises EdgeDistillError when the data cannot feed a model of this shape."""
-        want = tuple(input_shape[1:])
-        fits = len(want) == len(self.input_shape) and all(
-            d is None or d == g for d, g in zip(want, self.input_shape, strict=True)
-        )
-        if not fits:
-            raise EdgeDistillError(
-                f"{self.name}: inputs have shape {self.input_shape} but {model_name} expects "
-                f"{_shape_str(want)}; pass data shaped like the model input"
-            )
-        if self.num_classes > num_outputs:
-            raise EdgeDistillError(
-                f"{self.name}: labels go up to {self.num_classes - 1} but {model_name} has "
-                f"{num_outputs} outputs; labels must lie in 0..{num_outputs - 1}"
-            )
+        check_fits(self.name, self.input_shape, self.num_classes, input_shape, num_outputs,
+                   model_name)
 
     def to_dict(self) -> dict:
         return {
@@ -102,6 +90,25 @@ class Dataset:
             "test_samples": len(self.x_test),
             "val_source": self.val_source,
         }
+
+
+def check_fits(name: str, data_shape: tuple, num_classes: int | None, input_shape: tuple,
+               num_outputs: int, model_name: str) -> None:
+    """Raises EdgeDistillError when data of ``data_shape`` cannot feed the model."""
+    want = tuple(input_shape[1:])
+    fits = len(want) == len(data_shape) and all(
+        d is None or d == g for d, g in zip(want, data_shape, strict=True)
+    )
+    if not fits:
+        raise EdgeDistillError(
+            f"{name}: inputs have shape {tuple(data_shape)} but {model_name} expects "
+            f"{_shape_str(want)}; pass data shaped like the model input"
+        )
+    if num_classes is not None and num_classes > num_outputs:
+        raise EdgeDistillError(
+            f"{name}: labels go up to {num_classes - 1} but {model_name} has "
+            f"{num_outputs} outputs; labels must lie in 0..{num_outputs - 1}"
+        )
 
 
 def _shape_str(shape) -> str:
@@ -136,6 +143,10 @@ def load_dataset(spec: str | os.PathLike, *, val_fraction: float = 0.1, seed: in
     path = Path(spec)
     if path.suffix == ".npz":
         return _npz(path, val_fraction, seed)
+    if path.is_dir() and any(path.glob("*.tfrecord")):
+        from edgedistill.streams import load_tfrecords
+
+        return load_tfrecords(path)
     if path.is_dir():
         return _fashion_mnist(path, spec, val_fraction, seed)
     raise EdgeDistillError(

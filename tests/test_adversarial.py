@@ -40,9 +40,9 @@ def test_perturbation_stays_in_the_ball_and_the_range_and_raises_the_loss(traine
 
 def test_pgd_hurts_at_least_as_much_as_fgsm(trained):
     model, x, y = trained
-    clean = adversarial_accuracy(model, x, y, get("fgsm:epsilon=1e-9"))
-    fgsm = adversarial_accuracy(model, x, y, get("fgsm:epsilon=0.1"))
-    pgd = adversarial_accuracy(model, x, y, get("pgd:epsilon=0.1,steps=10"))
+    clean = adversarial_accuracy(model, (x, y), get("fgsm:epsilon=1e-9"))
+    fgsm = adversarial_accuracy(model, (x, y), get("fgsm:epsilon=0.1"))
+    pgd = adversarial_accuracy(model, (x, y), get("pgd:epsilon=0.1,steps=10"))
     assert clean > 0.9
     assert pgd <= fgsm + 0.02 < clean
 
@@ -51,8 +51,8 @@ def test_a_softmax_model_is_attacked_through_its_log_probabilities(trained):
     model, x, y = trained
     softmax = k.Sequential([model, k.layers.Softmax()])
     adversary = get("fgsm:epsilon=0.1")
-    assert adversarial_accuracy(softmax, x, y, adversary) == pytest.approx(
-        adversarial_accuracy(model, x, y, adversary), abs=0.01)
+    assert adversarial_accuracy(softmax, (x, y), adversary) == pytest.approx(
+        adversarial_accuracy(model, (x, y), adversary), abs=0.01)
 
 
 def test_spec_and_dict_forms():

@@ -11,7 +11,7 @@ student match the teacher on the student's own worst cases (Goldblum et al.
 Example:
     >>> adversary = get("pgd:epsilon=0.1,steps=5")
     >>> x_adv = adversary.perturb(student, x, y)
-    >>> adversarial_accuracy(student, x_test, y_test, adversary)
+    >>> adversarial_accuracy(student, (x_test, y_test), adversary)
 """
 
 from __future__ import annotations
@@ -135,11 +135,14 @@ def get(identifier) -> Adversary:
     return Adversary(**identifier)
 
 
-def adversarial_accuracy(model, x: np.ndarray, y: np.ndarray, adversary: Adversary, *,
-                         batch_size: int = 256, seed: int = 0) -> float:
-    """Top-1 accuracy of ``model`` on ``adversary``'s perturbations of ``(x, y)``.
+def adversarial_accuracy(model, data, adversary: Adversary, *, batch_size: int = 256,
+                         seed: int = 0) -> float:
+    """Top-1 accuracy of ``model`` on ``adversary``'s perturbations of ``data``.
 
-    A model ending in a softmax is attacked through its log-probabilities.
+    Args:
+        model: a classifier; one ending in a softmax is attacked through its
+            log-probabilities.
+        data: ``(x, y)`` arrays or a ``tf.data.Dataset`` of ``(x, y)`` examples.
     """
     tf = tensorflow()
     from edgedistill.models import outputs_probabilities
@@ -152,15 +155,20 @@ def adversarial_accuracy(model, x: np.ndarray, y: np.ndarray, adversary: Adversa
 
     @tf.function(reduce_retracing=True)
     def correct(inputs, labels):
+        labels = tf.cast(labels, tf.int64)
         predicted = tf.argmax(logits(adversary.perturb(logits, inputs, labels)), axis=-1)
         return tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.int64))
 
+    if not isinstance(data, tf.data.Dataset):
+        x, y = data
+        data = tf.data.Dataset.from_tensor_slices((np.asarray(x, np.float32),
+                                                   np.asarray(y, np.int64)))
     tf.random.set_seed(seed)
-    hits = 0
-    batches = tf.data.Dataset.from_tensor_slices((x, np.asarray(y, np.int64))).batch(batch_size)
-    for inputs, labels in batches:
+    hits = total = 0
+    for inputs, labels in data.batch(batch_size):
         hits += int(correct(inputs, labels))
-    return hits / max(len(x), 1)
+        total += int(tf.shape(labels)[0])
+    return hits / max(total, 1)
 
 
 def _positive(value) -> bool:

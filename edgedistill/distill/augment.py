@@ -287,6 +287,53 @@ def training_batches(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int
     ds = tf.data.Dataset.zip((table.repeat(), ds)).map(
         lambda data, index: gather(data, *index), num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True)
+    return _finish(ds, augmentations, mixes, num_classes)
+
+
+def stream_batches(examples, *, samples: int, batch_size: int, seed: int, shuffle_buffer: int,
+                   augmentations=(), num_classes: int | None = None, start_epoch: int = 0):
+    """:func:`training_batches` for a ``tf.data`` pipeline of ``(x, y)`` examples.
+
+    Epoch ``e`` shuffles each block of ``shuffle_buffer`` consecutive
+    examples with a seed made of ``(seed, e)``, and draws its augmentations
+    likewise, so two pipelines with one seed give the same batches and a
+    resumed one continues the first.
+
+    Args:
+        examples: unbatched ``(x, y)`` pairs; read once per epoch.
+        samples: how many ``examples`` holds (the batches of one epoch).
+    """
+    tf = tensorflow()
+    augmentations = [get(a) for a in augmentations]
+    _check_inputs(np.empty((0, *examples.element_spec[0].shape)), augmentations)
+    mixes = any(a.mixes_labels for a in augmentations)
+    if mixes and not num_classes:
+        raise EdgeDistillError("mixup: needs the number of classes")
+    buffer = max(1, min(shuffle_buffer, samples))
+
+    def epoch_batches(epoch):
+        key = tf.stack([tf.cast(seed, tf.int64), epoch])
+
+        def permuted(index, block):
+            keys = tf.random.stateless_uniform(
+                tf.shape(block[1]), seed=tf.random.experimental.stateless_fold_in(key, index))
+            return tf.data.Dataset.from_tensor_slices(
+                tf.nest.map_structure(lambda t: tf.gather(t, tf.argsort(keys)), block))
+
+        # A stateless block shuffle: Dataset.shuffle cannot take a per-epoch seed
+        # tensor when the global seed is 0 (tf.random's (0, 0) check).
+        shuffled = examples.batch(buffer).enumerate().flat_map(permuted)
+        return shuffled.batch(batch_size).enumerate().map(
+            lambda step, batch: (*batch, tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + epoch,
+                                                   step])))
+
+    ds = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_batches)
+    return _finish(ds, augmentations, mixes, num_classes)
+
+
+def _finish(ds, augmentations, mixes: bool, num_classes: int | None):
+    """Mixup's one-hot labels, then the augmentations, on ``(x, y, batch seed)`` batches."""
+    tf = tensorflow()
     if mixes:
         ds = ds.map(lambda f, labels, s: (f, tf.one_hot(labels, num_classes), s),
                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -296,21 +343,6 @@ def training_batches(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int
     else:
         ds = ds.map(lambda f, labels, s: (f, labels))
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def augment_dataset(ds, augmentations, *, seed: int, num_classes: int | None = None):
-    """Applies augmentations to a user's batched ``tf.data.Dataset`` of ``(x, y)``."""
-    tf = tensorflow()
-    augmentations = [get(a) for a in augmentations]
-    if not augmentations:
-        return ds
-    if any(a.mixes_labels for a in augmentations):
-        if not num_classes:
-            raise EdgeDistillError("mixup: needs the number of classes")
-        ds = ds.map(lambda f, labels: (f, tf.one_hot(tf.reshape(labels, [-1]), num_classes)))
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    return tf.data.Dataset.zip((ds, seeds)).map(
-        lambda batch, s: _apply(augmentations, *batch, s), deterministic=True)
 
 
 def _check_inputs(x, augmentations) -> None:

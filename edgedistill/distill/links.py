@@ -33,6 +33,7 @@ from edgedistill.distill.training import (
 )
 from edgedistill.errors import EdgeDistillError
 from edgedistill.progress import Progress
+from edgedistill.streams import StreamData
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +82,7 @@ def train_distilled(teacher: Teacher, model, data: Dataset, plan: LinkPlan, *,
     )
     cache = None
     started = time.perf_counter()
-    if plan.teacher_every_step:
+    if plan.teacher_every_step or isinstance(data, StreamData):
         if not teacher.runs_in_graph:
             raise EdgeDistillError(
                 f"{teacher.name}: precomputed teacher outputs cannot follow augmented or "
@@ -97,7 +98,7 @@ def train_distilled(teacher: Teacher, model, data: Dataset, plan: LinkPlan, *,
         }
         train, val = batches(data, plan, {split: c.arrays for split, c in cache.items()},
                              start_epoch=resume_epoch(checkpoints))
-    per_epoch = steps(len(data.x_train), plan.batch_size)
+    per_epoch = train_steps(data, plan.batch_size)
     compile_distiller(distiller, plan.budget, per_epoch)
     k.utils.set_random_seed(plan.seed)
     record = fit(distiller, train, val, plan.budget, steps_per_epoch=per_epoch,
@@ -114,7 +115,7 @@ def train_alone(model, data: Dataset, plan: LinkPlan, *, progress: Progress, sta
     """
     started = time.perf_counter()
     train, val = batches(data, plan, start_epoch=resume_epoch(checkpoints))
-    per_epoch = steps(len(data.x_train), plan.batch_size)
+    per_epoch = train_steps(data, plan.batch_size)
     if plan.adversary is not None:
         trainer = Distiller(teacher=_keras_model_or(teacher), student=model,
                             student_loss_weight=1.0, adversary=plan.adversary)
@@ -128,8 +129,15 @@ def train_alone(model, data: Dataset, plan: LinkPlan, *, progress: Progress, sta
     return Link(model, record, None, time.perf_counter() - started)
 
 
-def batches(data: Dataset, plan: LinkPlan, teacher_outputs=None, start_epoch: int = 0):
+def batches(data: Dataset | StreamData, plan: LinkPlan, teacher_outputs=None,
+            start_epoch: int = 0):
     """The training batches (seeded, augmented, from ``start_epoch`` on) and the validation ones."""
+    if isinstance(data, StreamData):
+        train = augment_lib.stream_batches(
+            data.train, samples=data.samples["train"], batch_size=plan.batch_size,
+            seed=plan.seed, shuffle_buffer=data.shuffle_buffer, augmentations=plan.augmentations,
+            num_classes=data.num_classes, start_epoch=start_epoch)
+        return train, data.val.batch(plan.batch_size).prefetch(-1)
     teacher_outputs = teacher_outputs or {}
     train = augment_lib.training_batches(
         data.x_train, data.y_train, batch_size=plan.batch_size, seed=plan.seed,
@@ -141,19 +149,36 @@ def batches(data: Dataset, plan: LinkPlan, teacher_outputs=None, start_epoch: in
     return train, val
 
 
-def steps(samples: int, batch_size: int) -> int:
-    return -(-samples // batch_size)
+def train_samples(data: Dataset | StreamData) -> int:
+    return data.samples["train"] if isinstance(data, StreamData) else len(data.x_train)
 
 
-def accuracy(model, data: Dataset, batch_size: int) -> float:
-    """Top-1 accuracy on the test split."""
-    predicted = model.predict(data.x_test, batch_size=max(batch_size, 256), verbose=0)
-    return float(np.mean(np.argmax(predicted, axis=-1) == data.y_test))
+def train_steps(data: Dataset | StreamData, batch_size: int) -> int:
+    """Batches in one epoch of the training split."""
+    return -(-train_samples(data) // batch_size)
 
 
-def robust_accuracy(model, data: Dataset, adversary: Adversary, seed: int) -> float:
+def test_accuracy(predict, data: Dataset | StreamData, batch_size: int) -> float:
+    """Top-1 accuracy on the test split of ``predict`` (NumPy inputs to class scores)."""
+    if not isinstance(data, StreamData):
+        return float(np.mean(np.argmax(predict(data.x_test), axis=-1) == data.y_test))
+    hits = total = 0
+    for x, y in data.test_split.batch(max(batch_size, 256)):
+        hits += int(np.sum(np.argmax(predict(x.numpy()), axis=-1) == y.numpy()))
+        total += len(y)
+    return hits / max(total, 1)
+
+
+def accuracy(model, data: Dataset | StreamData, batch_size: int) -> float:
+    """Top-1 accuracy of a Keras model on the test split."""
+    return test_accuracy(
+        lambda x: model.predict(x, batch_size=max(batch_size, 256), verbose=0), data, batch_size)
+
+
+def robust_accuracy(model, data: Dataset | StreamData, adversary: Adversary, seed: int) -> float:
     """Top-1 accuracy on the test split perturbed against ``model``."""
-    return adversarial_accuracy(model, data.x_test, data.y_test, adversary, seed=seed)
+    test = data.test_split if isinstance(data, StreamData) else (data.x_test, data.y_test)
+    return adversarial_accuracy(model, test, adversary, seed=seed)
 
 
 def clone_with(model, weights):

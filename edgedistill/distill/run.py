@@ -35,7 +35,7 @@ import numpy as np
 
 from edgedistill import zoo
 from edgedistill._fileio import check_output_dir, resumable_output_dir
-from edgedistill._tf import keras
+from edgedistill._tf import keras, tensorflow
 from edgedistill.compress import quantize_student
 from edgedistill.data import Dataset, load_dataset
 from edgedistill.distill import adversarial, links
@@ -48,6 +48,7 @@ from edgedistill.distill.training import Budget
 from edgedistill.errors import EdgeDistillError
 from edgedistill.models import is_zoo_name, load_keras_model, output_units, save_keras_model
 from edgedistill.progress import Progress, SilentProgress
+from edgedistill.streams import StreamData
 
 # HDF5, because tfmot's QAT wrappers do not round-trip through tf_keras 2.21's
 # .keras format (the reloaded quantize_layer expects 5 variables, finds 3).
@@ -170,7 +171,10 @@ def distill(
             empty list) only in born-again mode: the student trained from
             scratch is then generation 0.
         student: a tf_keras model file, a zoo name (built fresh) or a model.
-        data: ``"digits"``, ``"fashion-mnist[:DIR]"``, a ``.npz`` path or a Dataset.
+        data: ``"digits"``, ``"fashion-mnist[:DIR]"``, a ``.npz`` path, a
+            TFRecord directory, a :class:`~edgedistill.data.Dataset` or, for
+            data larger than memory, a :class:`~edgedistill.streams.StreamData`
+            (:func:`~edgedistill.streams.from_tf_data` wraps ``tf.data`` pipelines).
         out_dir: receives student.h5, scratch_student.h5, teacher.h5 (a zoo
             teacher), the chain's intermediate models and distill.json; must
             be empty unless ``force``.
@@ -246,7 +250,7 @@ def distill(
         cache_teacher=cache_teacher, cache_dir=cache_dir,
         adversary=adversary if mode == "adversarial" else None,
     )
-    if not isinstance(data, Dataset):
+    if not isinstance(data, Dataset | StreamData):
         data = load_dataset(data, seed=seed)
     k = keras()
     k.utils.set_random_seed(seed)
@@ -471,8 +475,9 @@ def _settings(given: dict) -> dict:
     data = given.pop("data")
     plan = given.pop("plan")
     digest = hashlib.sha256()
-    for array in (data.x_train, data.y_train, data.x_val, data.y_val):
-        digest.update(np.ascontiguousarray(array).tobytes())
+    if isinstance(data, Dataset):  # a stream is known by its name and shapes only
+        for array in (data.x_train, data.y_train, data.x_val, data.y_val):
+            digest.update(np.ascontiguousarray(array).tobytes())
 
     def describe(value):
         if isinstance(value, list | tuple):
@@ -496,8 +501,8 @@ def _settings(given: dict) -> dict:
     }
 
 
-def _synthetic_data(teacher: Teacher, data: Dataset, samples, batch_size, seed, progress,
-                    fits: _Fits) -> tuple[Dataset, dict]:
+def _synthetic_data(teacher: Teacher, data, samples, batch_size, seed, progress,
+                    fits: _Fits):
     """``data`` with its training and validation splits replaced by synthesized inputs."""
     from edgedistill.distill.synthesis import synthesize
 
@@ -506,7 +511,7 @@ def _synthetic_data(teacher: Teacher, data: Dataset, samples, batch_size, seed, 
         raise EdgeDistillError(
             f"{teacher.name}: data-free distillation needs a tf_keras teacher with BatchNorm "
             "layers (a .h5 or .keras file or a zoo name)")
-    train = samples or len(data.x_train)
+    train = samples or links.train_samples(data)
     val = max(1, train // 10)
     progress.stage("synthesize", f"{train + val} inputs from {teacher.name}'s BatchNorm "
                    "statistics")
@@ -514,10 +519,18 @@ def _synthetic_data(teacher: Teacher, data: Dataset, samples, batch_size, seed, 
     x, y, record = synthesize(model, train + val, num_classes=data.num_classes, seed=seed,
                               progress=progress)
     fits.seconds["synthesize"] = time.perf_counter() - started
-    synthetic = dataclasses.replace(
-        data, name=f"synthesized from {teacher.name}", x_train=x[:train], y_train=y[:train],
-        x_val=x[train:], y_val=y[train:], val_source="split",
-        train_rows=np.arange(train), val_rows=np.arange(train, train + val))
+    name = f"synthesized from {teacher.name}"
+    if isinstance(data, StreamData):
+        tf = tensorflow()
+        synthetic = dataclasses.replace(
+            data, name=name, train=tf.data.Dataset.from_tensor_slices((x[:train], y[:train])),
+            val=tf.data.Dataset.from_tensor_slices((x[train:], y[train:])),
+            test=data.test_split, samples={**data.samples, "train": train, "val": val})
+    else:
+        synthetic = dataclasses.replace(
+            data, name=name, x_train=x[:train], y_train=y[:train], x_val=x[train:],
+            y_val=y[train:], val_source="split", train_rows=np.arange(train),
+            val_rows=np.arange(train, train + val))
     return synthetic, {"synthesis": record.to_dict(), "samples": train + val}
 
 
@@ -553,11 +566,11 @@ def _check_models(teacher: Teacher, student, data: Dataset) -> None:
         data.check_fits(teacher.input_shape, int(teacher.output_shape[-1]), teacher.name)
 
 
-def _teacher_accuracy(teacher: Teacher, data: Dataset, batch_size: int) -> float | None:
+def _teacher_accuracy(teacher: Teacher, data, batch_size: int) -> float | None:
     if not teacher.runs_in_graph:
         return None
-    outputs = teacher.predict(data.x_test, batch_size=max(batch_size, 256))["output"]
-    return float(np.mean(np.argmax(outputs, axis=-1) == data.y_test))
+    return links.test_accuracy(
+        lambda x: teacher.predict(x, batch_size=max(batch_size, 256))["output"], data, batch_size)
 
 
 def _teacher_params(members) -> int | None:

@@ -89,6 +89,10 @@ def _distill_options(f):
                           "and keeps its best epoch)."),
         click.option("--teacher-learning-rate", type=float, default=1e-3, show_default=True,
                      help="A zoo teacher's Adam learning rate."),
+        click.option("--teacher-augment", "teacher_augment", multiple=True, default=["shift"],
+                     metavar="NAME[:KEY=VALUE,...]|none", show_default=True,
+                     help="Augmentation a zoo teacher trains with on images; repeat to chain, "
+                          "'none' for none. Add flip where mirror images keep their class."),
         click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
                      help="Batch size for training and evaluation."),
         click.option("--seed", type=int, default=0, show_default=True,
@@ -208,10 +212,15 @@ def _distill_settings(options: dict) -> dict:
         "losses": _specs(options["losses"], "--loss") or None,
         "loss_weights": list(options["loss_weights"]) or None,
         "augment": _specs(options["augment"], "--augment"),
+        "teacher_augment": _teacher_augment(options["teacher_augment"]),
         "teacher_weights": list(options["teacher_weights"]) or None,
         "assistants": list(options["assistants"]),
     }
     return {_DISTILL_ARGUMENTS.get(name, name): value for name, value in values.items()}
+
+
+def _teacher_augment(values) -> list:
+    return [] if list(values) == ["none"] else _specs(values, "--teacher-augment")
 
 
 def _given_on_command_line(ctx, settings: dict) -> dict:
@@ -356,7 +365,7 @@ def targets_show(name):
 @_distill_options
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
 def quickstart(out, data, temperature, alpha, epochs, learning_rate, schedule, patience,
-               teacher_epochs, teacher_learning_rate, batch_size, seed, force):
+               teacher_epochs, teacher_learning_rate, teacher_augment, batch_size, seed, force):
     """The whole pipeline in one go, on digits by default.
 
     Trains a teacher, distills a 100x smaller student with quantization-aware
@@ -370,7 +379,8 @@ def quickstart(out, data, temperature, alpha, epochs, learning_rate, schedule, p
         out, data=data, temperature=temperature, alpha=alpha, epochs=epochs,
         learning_rate=learning_rate, schedule=schedule, patience=patience,
         teacher_epochs=teacher_epochs, teacher_learning_rate=teacher_learning_rate,
-        batch_size=batch_size, seed=seed, force=force, progress=_RichProgress(),
+        teacher_augment=_teacher_augment(teacher_augment), batch_size=batch_size, seed=seed,
+        force=force, progress=_RichProgress(),
     )
     console = _stdout()
     for renderable in pipeline_tables(result):

@@ -63,6 +63,7 @@ def run_pipeline(
     patience: int | None = None,
     teacher_epochs: int = 30,
     teacher_learning_rate: float = 1e-3,
+    teacher_augment: tuple = ("shift",),
     batch_size: int = 64,
     seed: int = 0,
     force: bool = False,
@@ -95,6 +96,7 @@ def run_pipeline(
             teacher, student, dataset, out / DISTILL_DIR, temperature=temperature, alpha=alpha,
             epochs=epochs, learning_rate=learning_rate, schedule=schedule, patience=patience,
             teacher_epochs=teacher_epochs, teacher_learning_rate=teacher_learning_rate,
+            teacher_augment=teacher_augment,
             batch_size=batch_size, seed=seed, qat=True, progress=progress,
         )
         seconds.update(distilled.seconds)

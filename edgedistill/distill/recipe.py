@@ -42,7 +42,7 @@ _INTEGERS = ("epochs", "batch_size", "patience", "teacher_epochs", "generations"
 _NUMBERS = ("temperature", "alpha", "learning_rate", "teacher_learning_rate")
 _FLAGS = ("qat", "scratch_baseline", "cache_teacher")
 _NUMBER_LISTS = ("loss_weights", "teacher_weights")
-_SPEC_LISTS = ("losses", "augment")
+_SPEC_LISTS = ("losses", "augment", "teacher_augment")
 KEYS = ("teacher", "assistants", "adversary", *_TEXT, *_INTEGERS, *_NUMBERS, *_FLAGS,
         *_NUMBER_LISTS, *_SPEC_LISTS)
 _ALIASES = {"out": "out_dir", "baseline": "scratch_baseline", "loss": "losses",

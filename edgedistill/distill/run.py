@@ -147,6 +147,7 @@ def distill(
     teacher_weights: Sequence[float] | None = None,
     teacher_epochs: int = 30,
     teacher_learning_rate: float = 1e-3,
+    teacher_augment: Sequence = ("shift",),
     generations: int = 2,
     assistants: Sequence = (),
     adversary=None,
@@ -197,6 +198,9 @@ def distill(
         teacher_weights: ensemble weights, one per teacher.
         teacher_epochs, teacher_learning_rate: a zoo teacher's own budget
             (early stopping on the validation split, best epoch restored).
+        teacher_augment: augmentations a zoo teacher trains with, on image
+            data (a teacher trained on shifted images teaches better; add
+            ``"flip"`` where mirror images keep their class).
         generations: born-again mode: how many generations to distill.
         assistants: assistant mode: zoo names or model files, largest first.
         adversary: adversarial mode: the attack (an
@@ -264,6 +268,7 @@ def distill(
     settings = _settings(dict(
         teacher=teacher_specs, student=student, data=data, mode=mode, plan=plan,
         temperature=temperature, teacher_weights=teacher_weights, teacher_budget=teacher_budget,
+        teacher_augment=teacher_augment,
         generations=generations, assistants=assistants, synthetic_samples=synthetic_samples,
         qat=qat, scratch_baseline=scratch_baseline))
     chain: list[dict] = []
@@ -291,7 +296,8 @@ def distill(
                 teacher=teacher_for_adversary, checkpoints=checkpoints))
             return scratch, links.accuracy(scratch, data, batch_size)
 
-        members, paths = _teachers(teacher_specs, data, teacher_budget, batch_size, seed,
+        members, paths = _teachers(teacher_specs, data, teacher_budget,
+                                   _image_augmentations(teacher_augment, data), batch_size, seed,
                                    progress, fits, out)
         scratch = scratch_accuracy = None
         if members:
@@ -370,7 +376,10 @@ def distill(
             teacher={"kind": the_teacher.kind, "members": [m.kind for m in members],
                      "weights": list(teacher_weights) if teacher_weights else None,
                      "budget": teacher_budget.to_dict() if any(map(is_zoo_name, teacher_specs))
-                     else None},
+                     else None,
+                     "augment": [augment_lib.serialize(a) for a in
+                                 _image_augmentations(teacher_augment, data)]
+                     if any(map(is_zoo_name, teacher_specs)) else None},
             teacher_outputs=cache,
             chain=tuple(chain),
             adversarial=robust,
@@ -411,18 +420,27 @@ def _check_mode_settings(mode, generations, assistants, adversary, synthetic_sam
             "synthetic-samples: a whole number of at least 1, only with --mode data-free")
 
 
-def _teachers(specs, data, budget, batch_size, seed, progress, fits: _Fits, out: Path):
+def _image_augmentations(specs, data) -> tuple:
+    """``specs`` as augmentations if ``data`` are images, else none."""
+    return tuple(augment_lib.get(spec) for spec in specs) if len(data.input_shape) == 3 else ()
+
+
+def _teachers(specs, data, budget, augmentations, batch_size, seed, progress, fits: _Fits,
+              out: Path):
     """The teachers (zoo names trained and saved here) and where each lives."""
     k = keras()
     members, paths = [], []
     for index, spec in enumerate(specs):
         if is_zoo_name(spec):
             file = "teacher.h5" if len(specs) == 1 else f"teacher-{index}.h5"
+            shown = ", ".join(a.registered_name for a in augmentations) or "no"
             progress.stage("teacher", f"training {spec} on {data.name} ({budget.epochs} epochs "
-                           f"at most, learning rate {budget.learning_rate:g})")
+                           f"at most, learning rate {budget.learning_rate:g}, {shown} "
+                           "augmentation)")
             model = zoo.build(str(spec), data.input_shape, data.num_classes)
             plan = links.LinkPlan(losses=(), loss_weights=None, alpha=1.0, budget=budget,
-                                  batch_size=batch_size, seed=seed + index)
+                                  batch_size=batch_size, seed=seed + index,
+                                  augmentations=augmentations)
             fits.run(f"teacher-{index}", model, file, lambda checkpoints, m=model, p=plan:
                      links.train_alone(m, data, p, progress=progress, stage="teacher",
                                        checkpoints=checkpoints))

@@ -153,6 +153,12 @@ def _specs(values, what):
 @click.option("--adversary", default=None, metavar="fgsm|pgd[:KEY=VALUE,...]",
               help="adversarial: the attack, e.g. 'pgd:epsilon=0.1,steps=5' (the default) or "
                    "'fgsm:epsilon=0.05'; inputs are in [0, 1].")
+@click.option("--tune", type=click.IntRange(min=1), default=None, metavar="TRIALS",
+              help="Choose --temperature, --alpha and (with several --loss) loss weights by "
+                   "this many short trials scored on the validation split, then train with "
+                   "the chosen values.")
+@click.option("--tune-epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs per --tune trial [default: a quarter of --epochs].")
 @click.option("--synthetic-samples", type=click.IntRange(min=1), default=None,
               help="data-free: inputs to synthesize [default: as many as the training split].")
 @click.option("--augment", "-a", "augment", multiple=True, metavar="NAME[:KEY=VALUE,...]",

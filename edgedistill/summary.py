@@ -54,8 +54,12 @@ def distill_table(result) -> Table:
     if robust:
         adversary = robust["adversary"]
         attack = f" · attack: {adversary['method']} epsilon={adversary['epsilon']:g}"
+    tuned = ""
+    if result.tuning:
+        chosen = ", ".join(f"{k}={v:.3g}" for k, v in result.tuning["chosen"].items())
+        tuned = f" · tuned ({len(result.tuning['trials'])} trials): {chosen}"
     table.caption = (
-        f"{ratio}{losses} · alpha={result.alpha:g} · augment: {augment}{attack} · "
+        f"{ratio}{losses} · alpha={result.alpha:g} · augment: {augment}{attack}{tuned} · "
         f"{result.epochs} epochs · saved in {result.out_dir}"
     )
     return table

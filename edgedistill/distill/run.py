@@ -41,6 +41,7 @@ from edgedistill.data import Dataset, load_dataset
 from edgedistill.distill import adversarial, links
 from edgedistill.distill import augment as augment_lib
 from edgedistill.distill import losses as losses_lib
+from edgedistill.distill import tuning as tuning_lib
 from edgedistill.distill.checkpoints import RunCheckpoints
 from edgedistill.distill.distiller import find_layer
 from edgedistill.distill.teachers import EnsembleTeacher, Teacher, as_teacher, load_teacher
@@ -70,7 +71,8 @@ class DistillResult:
     the student, each with its role, file, parameters and test accuracy.
     ``adversarial`` (adversarial mode) holds the attack and the clean and
     adversarial accuracies; ``data_free`` (data-free mode) the synthesis
-    record and the gap to real-data distillation.
+    record and the gap to real-data distillation; ``tuning`` (``tune=``)
+    every trial and the values chosen.
     """
 
     out_dir: str
@@ -97,6 +99,7 @@ class DistillResult:
     chain: tuple[dict, ...]
     adversarial: dict | None
     data_free: dict | None
+    tuning: dict | None
     fits: dict
     warnings: tuple[str, ...]
     data: dict
@@ -152,6 +155,8 @@ def distill(
     assistants: Sequence = (),
     adversary=None,
     synthetic_samples: int | None = None,
+    tune: int | None = None,
+    tune_epochs: int | None = None,
     seed: int = 0,
     qat: bool = False,
     scratch_baseline: bool = True,
@@ -208,6 +213,11 @@ def distill(
             as ``"pgd:epsilon=0.1,steps=5"``, the default).
         synthetic_samples: data-free mode: inputs to synthesize (default as
             many as the training split has), a tenth more for validation.
+        tune: choose temperature, alpha and (with several losses) loss
+            weights for the student's link by this many short trials scored
+            on the validation split (see :mod:`edgedistill.distill.tuning`);
+            the chosen values then train the student with the full budget.
+        tune_epochs: epochs per trial (default a quarter of ``epochs``).
         qat: train the student (the chain's last link) with tfmot
             quantization-aware training.
         scratch_baseline: also train the student from the same initial
@@ -270,7 +280,7 @@ def distill(
         temperature=temperature, teacher_weights=teacher_weights, teacher_budget=teacher_budget,
         teacher_augment=teacher_augment,
         generations=generations, assistants=assistants, synthetic_samples=synthetic_samples,
-        qat=qat, scratch_baseline=scratch_baseline))
+        tune=tune, tune_epochs=tune_epochs, qat=qat, scratch_baseline=scratch_baseline))
     chain: list[dict] = []
     with resumable_output_dir(out_dir, force, resume) as work:
         out = Path(out_dir)
@@ -335,6 +345,14 @@ def distill(
             _, data_free["real_data_accuracy"] = link_to(
                 current, reference, "reference", "real-data-student.h5", "real-data reference")
 
+        tuning = None
+        if tune:
+            tuning = _tune(current, student_model, initial_weights, train_data, plan, tune,
+                           tune_epochs or max(1, epochs // 4), qat, fits, progress)
+            chosen_losses, chosen_weights, chosen_alpha = tuning_lib.apply(
+                tuning.chosen, plan.losses, plan.loss_weights, plan.alpha)
+            plan = dataclasses.replace(plan, losses=chosen_losses, loss_weights=chosen_weights,
+                                       alpha=chosen_alpha)
         distilled = quantize_student(student_model) if qat else student_model
         final_plan = dataclasses.replace(plan, alpha=0.0) if mode == "data-free" else plan
         progress.stage("distill", f"{student} from {current.name}" + (" with QAT" if qat else ""))
@@ -384,6 +402,7 @@ def distill(
             chain=tuple(chain),
             adversarial=robust,
             data_free=data_free,
+            tuning=tuning.to_dict() if tuning else None,
             fits=fits.records,
             warnings=_warnings(teacher_accuracy, scratch_accuracy, bool(members)),
             data=data.to_dict(),
@@ -391,6 +410,39 @@ def distill(
         )
         (work / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     return result
+
+
+def _tune(teacher, student_model, initial_weights, data, plan, trials, epochs, qat,
+          fits: _Fits, progress: Progress) -> tuning_lib.TuneResult:
+    """Short distillations of the student, one per proposed setting, scored on validation."""
+    space = tuning_lib.search_space(plan.losses)
+    progress.stage("tune", f"{trials} trials of {epochs} epochs over "
+                   f"{', '.join(space)}, scored on the validation split")
+    checkpoints = fits.checkpoints
+
+    def score(values):
+        losses, weights, alpha = tuning_lib.apply(values, plan.losses, plan.loss_weights,
+                                                  plan.alpha)
+        trial_plan = dataclasses.replace(
+            plan, losses=losses, loss_weights=weights, alpha=alpha,
+            budget=dataclasses.replace(plan.budget, epochs=epochs, patience=None))
+        model = links.clone_with(student_model, initial_weights)
+        if qat:
+            model = quantize_student(model)
+        link = links.train_distilled(teacher, model, data, trial_plan, progress=progress,
+                                     stage="trial")
+        return link.record.best_val_accuracy
+
+    def done(index):
+        record = checkpoints.done(f"trial-{index}")
+        return None if record is None else record["val_accuracy"]
+
+    def record(index, values, accuracy):
+        checkpoints.finish(f"trial-{index}", {"values": values, "val_accuracy": accuracy})
+
+    return tuning_lib.tune(score, space, trials=trials, seed=plan.seed,
+                           directory=checkpoints.root / "tuning", epochs_per_trial=epochs,
+                           done=done, record=record)
 
 
 def _teacher_specs(teacher, mode: str) -> list:

@@ -247,6 +247,7 @@ def test_distill_modes_from_the_command_line(tiny_models, tmp_path):
     (("--mode", "assistant"), "give at least one assistant"),
     (("--mode", "adversarial", "--adversary", "pgd:steps=-1"), "steps must be"),
     (("--adversary", "pgd"), "only --mode adversarial"),
+    (("--mode", "data-free", "--synthetic-samples", 100), "has no BatchNormalization layer"),
 ])
 def test_bad_mode_settings(tiny_models, tmp_path, args, fragment):
     result = run("distill", "-t", tiny_models / "ten.h5", "--student", "student-mlp",

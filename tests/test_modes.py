@@ -98,3 +98,22 @@ def test_mode_settings_are_checked_before_training(tmp_path, digits, kwargs, mes
 def test_only_born_again_runs_without_a_teacher(tmp_path, digits):
     with pytest.raises(EdgeDistillError, match="only --mode born-again runs without one"):
         distill(None, "student-mlp", digits, tmp_path / "run")
+
+
+def test_data_free_distills_on_synthesized_inputs_and_reports_the_gap(tmp_path, digits):
+    result = distill("teacher-cnn", "student-cnn", digits, tmp_path / "run", mode="data-free",
+                     synthetic_samples=64, epochs=1, teacher_epochs=2)
+    data_free = result.data_free
+    assert data_free["samples"] == 64 + 6 and data_free["synthesis"]["count"] == 70
+    assert data_free["gap"] == pytest.approx(data_free["real_data_accuracy"]
+                                             - result.student_accuracy)
+    assert [link["role"] for link in result.chain] == ["real-data reference", "student"]
+    assert result.alpha == 0.0 and "synthesize" in result.seconds
+    record = json.loads((tmp_path / "run" / "distill.json").read_text())
+    assert record["data"]["name"] == "digits"
+
+
+def test_data_free_refuses_a_zoo_teacher_without_batchnorm_before_training(tmp_path, digits):
+    with pytest.raises(EdgeDistillError, match="teacher-mlp: has no BatchNormalization"):
+        distill("teacher-mlp", "student-mlp", digits, tmp_path / "run", mode="data-free")
+    assert not (tmp_path / "run").exists()

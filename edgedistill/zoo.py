@@ -2,7 +2,7 @@
 
 Teachers are wide and accurate; students are at least ten times smaller and
 use only layers that quantization-aware training and TFLite Micro support
-(Conv2D, MaxPooling2D, Dense, ReLU, Flatten).
+(Conv2D, MaxPooling2D, GlobalAveragePooling2D, Dense, ReLU, Flatten).
 
 Example:
     >>> model = build("student-cnn", input_shape=(8, 8, 1), num_classes=10)
@@ -63,6 +63,19 @@ def student_cnn(input_shape, num_classes):
     return k.Model(inputs, k.layers.Dense(num_classes, name="logits")(x), name="student_cnn")
 
 
+def tiny_cnn(input_shape, num_classes):
+    """Three very narrow conv blocks, global average pooling and a linear head.
+
+    About 1.3k parameters at any input size: the far end of a capacity gap,
+    where a teacher assistant can help.
+    """
+    k = keras()
+    inputs = k.Input(input_shape)
+    x = _conv_stack(_as_image(inputs, k.layers), (4, 8, 12), k.layers)
+    x = k.layers.GlobalAveragePooling2D(name="embedding")(x)
+    return k.Model(inputs, k.layers.Dense(num_classes, name="logits")(x), name="tiny_cnn")
+
+
 def teacher_mlp(input_shape, num_classes):
     """Two 512-unit hidden layers with dropout."""
     k = keras()
@@ -86,6 +99,7 @@ def student_mlp(input_shape, num_classes):
 ZOO: dict[str, Callable] = {
     "teacher-cnn": teacher_cnn,
     "student-cnn": student_cnn,
+    "tiny-cnn": tiny_cnn,
     "teacher-mlp": teacher_mlp,
     "student-mlp": student_mlp,
 }

@@ -23,7 +23,9 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -31,7 +33,12 @@ import numpy as np
 
 from edgedistill._fileio import write_text_atomic
 from edgedistill._tf import keras, tensorflow
+from edgedistill.data import Dataset
+from edgedistill.distill import augment as augment_lib
+from edgedistill.distill import losses as losses_lib
 from edgedistill.errors import EdgeDistillError
+from edgedistill.models import load_keras_model, save_keras_model
+from edgedistill.progress import Progress
 
 LATEST = "latest"
 
@@ -169,3 +176,68 @@ def epoch_callback(checkpoints: EpochCheckpoints, best, timer, history_before: d
 def _finite_or_none(value):
     value = float(value)
     return value if np.isfinite(value) else None
+
+
+class Fits:
+    """Runs each fit of a run once: one finished before an interruption is loaded instead.
+
+    Attributes:
+        records: each fit's :class:`~edgedistill.distill.training.FitRecord` as a dict.
+        seconds: each fit's wall-clock seconds (teacher outputs included).
+    """
+
+    def __init__(self, work: Path, checkpoints: RunCheckpoints, progress: Progress):
+        self.work, self.checkpoints, self.progress = work, checkpoints, progress
+        self.records: dict[str, dict] = {}
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, model, file: str, train) -> dict | None:
+        """Trains ``model`` with ``train(epoch_checkpoints)`` and saves it as ``file``.
+
+        Returns:
+            The teacher-output cache the fit read, as a dict per split, or None.
+        """
+        done = self.checkpoints.done(name)
+        if done is None:
+            link = train(self.checkpoints.epochs(name))
+            save_keras_model(model, self.work / file)
+            done = {"record": link.record.to_dict(), "seconds": link.seconds,
+                    "cache": {split: c.to_dict() for split, c in link.cache.items()}
+                    if link.cache else None}
+            self.checkpoints.finish(name, done)
+        else:
+            self.progress.stage(name, f"finished before the interruption: {file}")
+            model.set_weights(load_keras_model(self.work / file).get_weights())
+        self.records[name], self.seconds[name] = done["record"], done["seconds"]
+        return done["cache"]
+
+
+def run_settings(given: dict) -> dict:
+    """What makes two runs the same run, for ``--resume``: settings and data digests."""
+    data = given.pop("data")
+    plan = given.pop("plan")
+    digest = hashlib.sha256()
+    if isinstance(data, Dataset):  # a stream is known by its name and shapes only
+        for array in (data.x_train, data.y_train, data.x_val, data.y_val):
+            digest.update(np.ascontiguousarray(array).tobytes())
+
+    def describe(value):
+        if isinstance(value, list | tuple):
+            return [describe(v) for v in value]
+        if isinstance(value, str | int | float | bool | type(None)):
+            return value
+        if isinstance(value, os.PathLike):
+            return str(value)
+        return f"{type(value).__name__}:{getattr(value, 'name', '')}"
+
+    return {
+        **{key: describe(value) for key, value in given.items() if key != "teacher_budget"},
+        "teacher_budget": given["teacher_budget"].to_dict(),
+        "data": {**data.to_dict(), "sha256": digest.hexdigest()},
+        "losses": [losses_lib.serialize(x) for x in plan.losses],
+        "loss_weights": plan.loss_weights, "alpha": plan.alpha,
+        "budget": plan.budget.to_dict(), "batch_size": plan.batch_size, "seed": plan.seed,
+        "augment": [augment_lib.serialize(a) for a in plan.augmentations],
+        "cache_teacher": plan.cache_teacher,
+        "adversary": plan.adversary.to_dict() if plan.adversary else None,
+    }

@@ -24,30 +24,27 @@ Modes (``mode=``) chain links of teaching (see :mod:`edgedistill.distill.links`)
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from edgedistill import zoo
 from edgedistill._fileio import check_output_dir, resumable_output_dir
-from edgedistill._tf import keras, tensorflow
+from edgedistill._tf import keras
 from edgedistill.compress import quantize_student
 from edgedistill.data import Dataset, load_dataset
 from edgedistill.distill import adversarial, links
 from edgedistill.distill import augment as augment_lib
 from edgedistill.distill import losses as losses_lib
 from edgedistill.distill import tuning as tuning_lib
-from edgedistill.distill.checkpoints import RunCheckpoints
+from edgedistill.distill.checkpoints import Fits, RunCheckpoints, run_settings
 from edgedistill.distill.distiller import find_layer
+from edgedistill.distill.synthesis import batchnorm_layers, synthetic_dataset
 from edgedistill.distill.teachers import EnsembleTeacher, Teacher, as_teacher, load_teacher
 from edgedistill.distill.training import Budget
 from edgedistill.errors import EdgeDistillError
-from edgedistill.models import is_zoo_name, load_keras_model, output_units, save_keras_model
+from edgedistill.models import is_zoo_name, load_keras_model, output_units
 from edgedistill.progress import Progress, SilentProgress
 from edgedistill.streams import StreamData
 
@@ -58,7 +55,6 @@ SCRATCH_FILE = "scratch_student.h5"
 RESULT_FILE = "distill.json"
 MODES = ("standard", "born-again", "assistant", "data-free", "adversarial")
 DEFAULT_ADVERSARY = "pgd:epsilon=0.1,steps=5"
-SYNTHETIC_SAMPLES = 5_000
 # A teacher no better than this over the scratch student has little to teach.
 TEACHER_MARGIN = 0.01
 
@@ -280,7 +276,7 @@ def distill(
     if mode == "data-free":
         _check_data_free_teachers(teacher_specs, data)
 
-    settings = _settings(dict(
+    settings = run_settings(dict(
         teacher=teacher_specs, student=student, data=data, mode=mode, plan=plan,
         temperature=temperature, teacher_weights=teacher_weights, teacher_budget=teacher_budget,
         teacher_augment=teacher_augment,
@@ -289,7 +285,7 @@ def distill(
     chain: list[dict] = []
     with resumable_output_dir(out_dir, force, resume) as work:
         out = Path(out_dir)
-        fits = _Fits(work, RunCheckpoints(work / "checkpoints", settings, resume), progress)
+        fits = Fits(work, RunCheckpoints(work / "checkpoints", settings, resume), progress)
 
         def link_to(teacher_now, model, name, file, role, train_data=data, link_plan=plan):
             cache = fits.run(name, model, file, lambda checkpoints: links.train_distilled(
@@ -343,8 +339,9 @@ def distill(
 
         train_data, data_free = data, None
         if mode == "data-free":
-            train_data, data_free = _synthetic_data(current, data, synthetic_samples, batch_size,
-                                                    seed, progress, fits)
+            train_data, data_free = synthetic_dataset(current, data, synthetic_samples, seed,
+                                                      progress)
+            fits.seconds["synthesize"] = data_free.pop("seconds")
             progress.stage("reference", f"{student} from {current.name} on the real data")
             reference = links.clone_with(student_model, initial_weights)
             _, data_free["real_data_accuracy"] = link_to(
@@ -418,7 +415,7 @@ def distill(
 
 
 def _tune(teacher, student_model, initial_weights, data, plan, trials, epochs, qat,
-          fits: _Fits, progress: Progress) -> tuning_lib.TuneResult:
+          fits: Fits, progress: Progress) -> tuning_lib.TuneResult:
     """Short distillations of the student, one per proposed setting, scored on validation."""
     space = tuning_lib.search_space(plan.losses)
     progress.stage("tune", f"{trials} trials of {epochs} epochs over "
@@ -482,7 +479,7 @@ def _image_augmentations(specs, data) -> tuple:
     return tuple(augment_lib.get(spec) for spec in specs) if len(data.input_shape) == 3 else ()
 
 
-def _teachers(specs, data, budget, augmentations, batch_size, seed, progress, fits: _Fits,
+def _teachers(specs, data, budget, augmentations, batch_size, seed, progress, fits: Fits,
               out: Path):
     """The teachers (zoo names trained and saved here) and where each lives."""
     k = keras()
@@ -511,105 +508,6 @@ def _teachers(specs, data, budget, augmentations, batch_size, seed, progress, fi
     return members, paths
 
 
-class _Fits:
-    """Runs each fit of a run once: one finished before an interruption is loaded instead.
-
-    Attributes:
-        records: each fit's :class:`~edgedistill.distill.training.FitRecord` as a dict.
-        seconds: each fit's wall-clock seconds (teacher outputs included).
-    """
-
-    def __init__(self, work: Path, checkpoints: RunCheckpoints, progress: Progress):
-        self.work, self.checkpoints, self.progress = work, checkpoints, progress
-        self.records: dict[str, dict] = {}
-        self.seconds: dict[str, float] = {}
-
-    def run(self, name: str, model, file: str, train) -> dict | None:
-        """Trains ``model`` with ``train(epoch_checkpoints)`` and saves it as ``file``.
-
-        Returns:
-            The teacher-output cache the fit read, as a dict per split, or None.
-        """
-        done = self.checkpoints.done(name)
-        if done is None:
-            link = train(self.checkpoints.epochs(name))
-            save_keras_model(model, self.work / file)
-            done = {"record": link.record.to_dict(), "seconds": link.seconds,
-                    "cache": {split: c.to_dict() for split, c in link.cache.items()}
-                    if link.cache else None}
-            self.checkpoints.finish(name, done)
-        else:
-            self.progress.stage(name, f"finished before the interruption: {file}")
-            model.set_weights(load_keras_model(self.work / file).get_weights())
-        self.records[name], self.seconds[name] = done["record"], done["seconds"]
-        return done["cache"]
-
-
-def _settings(given: dict) -> dict:
-    """What makes two runs the same run, for ``--resume``: settings and data digests."""
-    data = given.pop("data")
-    plan = given.pop("plan")
-    digest = hashlib.sha256()
-    if isinstance(data, Dataset):  # a stream is known by its name and shapes only
-        for array in (data.x_train, data.y_train, data.x_val, data.y_val):
-            digest.update(np.ascontiguousarray(array).tobytes())
-
-    def describe(value):
-        if isinstance(value, list | tuple):
-            return [describe(v) for v in value]
-        if isinstance(value, str | int | float | bool | type(None)):
-            return value
-        if isinstance(value, os.PathLike):
-            return str(value)
-        return f"{type(value).__name__}:{getattr(value, 'name', '')}"
-
-    return {
-        **{key: describe(value) for key, value in given.items() if key != "teacher_budget"},
-        "teacher_budget": given["teacher_budget"].to_dict(),
-        "data": {**data.to_dict(), "sha256": digest.hexdigest()},
-        "losses": [losses_lib.serialize(x) for x in plan.losses],
-        "loss_weights": plan.loss_weights, "alpha": plan.alpha,
-        "budget": plan.budget.to_dict(), "batch_size": plan.batch_size, "seed": plan.seed,
-        "augment": [augment_lib.serialize(a) for a in plan.augmentations],
-        "cache_teacher": plan.cache_teacher,
-        "adversary": plan.adversary.to_dict() if plan.adversary else None,
-    }
-
-
-def _synthetic_data(teacher: Teacher, data, samples, batch_size, seed, progress,
-                    fits: _Fits):
-    """``data`` with its training and validation splits replaced by synthesized inputs."""
-    from edgedistill.distill.synthesis import batchnorm_layers, synthesize
-
-    model = getattr(teacher, "model", None)
-    if teacher.kind != "keras" or model is None:
-        raise EdgeDistillError(
-            f"{teacher.name}: data-free distillation needs a tf_keras teacher with BatchNorm "
-            "layers (a .h5 or .keras file or a zoo name)")
-    batchnorm_layers(model, teacher.name)
-    train = samples or min(SYNTHETIC_SAMPLES, links.train_samples(data))
-    val = max(1, train // 10)
-    progress.stage("synthesize", f"{train + val} inputs from {teacher.name}'s BatchNorm "
-                   "statistics")
-    started = time.perf_counter()
-    x, y, record = synthesize(model, train + val, num_classes=data.num_classes, seed=seed,
-                              progress=progress)
-    fits.seconds["synthesize"] = time.perf_counter() - started
-    name = f"synthesized from {teacher.name}"
-    if isinstance(data, StreamData):
-        tf = tensorflow()
-        synthetic = dataclasses.replace(
-            data, name=name, train=tf.data.Dataset.from_tensor_slices((x[:train], y[:train])),
-            val=tf.data.Dataset.from_tensor_slices((x[train:], y[train:])),
-            test=data.test_split, samples={**data.samples, "train": train, "val": val})
-    else:
-        synthetic = dataclasses.replace(
-            data, name=name, x_train=x[:train], y_train=y[:train], x_val=x[train:],
-            y_val=y[train:], val_source="split", train_rows=np.arange(train),
-            val_rows=np.arange(train, train + val))
-    return synthetic, {"synthesis": record.to_dict(), "samples": train + val}
-
-
 def _student(spec, data: Dataset):
     k = keras()
     if isinstance(spec, k.Model):
@@ -621,8 +519,6 @@ def _student(spec, data: Dataset):
 
 def _check_data_free_teachers(teacher_specs, data) -> None:
     """Fails before any training when a zoo teacher has no BatchNorm to invert."""
-    from edgedistill.distill.synthesis import batchnorm_layers
-
     for spec in filter(is_zoo_name, teacher_specs):
         batchnorm_layers(zoo.build(str(spec), data.input_shape, data.num_classes), str(spec))
 

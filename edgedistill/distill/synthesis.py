@@ -28,6 +28,11 @@ import numpy as np
 from edgedistill._tf import keras, tensorflow
 from edgedistill.errors import EdgeDistillError
 from edgedistill.models import outputs_probabilities
+from edgedistill.streams import StreamData
+
+# Training inputs a data-free run synthesizes unless told (about a minute per
+# 1,000 for a 390k-parameter CNN on 2 cores).
+DEFAULT_SAMPLES = 5_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,3 +210,46 @@ def _check(**values) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise EdgeDistillError(f"synthesis {name}: must be a whole number of at least 1, "
                                    f"got {value!r}")
+
+
+def synthetic_dataset(teacher, data, samples: int | None, seed: int, progress):
+    """``data`` with its training and validation splits replaced by synthesized inputs.
+
+    Args:
+        teacher: a :class:`~edgedistill.distill.teachers.Teacher` around a
+            tf_keras model with BatchNorm layers.
+        data: the Dataset or StreamData whose shapes, classes and test split are kept.
+        samples: training inputs to synthesize (default ``DEFAULT_SAMPLES``
+            or the training split's size if smaller); a tenth more for validation.
+
+    Returns:
+        The new data, and a record of the synthesis with its seconds.
+    """
+    model = getattr(teacher, "model", None)
+    if teacher.kind != "keras" or model is None:
+        raise EdgeDistillError(
+            f"{teacher.name}: data-free distillation needs a tf_keras teacher with BatchNorm "
+            "layers (a .h5 or .keras file or a zoo name)")
+    batchnorm_layers(model, teacher.name)
+    train = samples or min(DEFAULT_SAMPLES, data.samples["train"] if isinstance(
+        data, StreamData) else len(data.x_train))
+    val = max(1, train // 10)
+    progress.stage("synthesize", f"{train + val} inputs from {teacher.name}'s BatchNorm "
+                   "statistics")
+    started = time.perf_counter()
+    x, y, record = synthesize(model, train + val, num_classes=data.num_classes, seed=seed,
+                              progress=progress)
+    name = f"synthesized from {teacher.name}"
+    if isinstance(data, StreamData):
+        tf = tensorflow()
+        synthetic = dataclasses.replace(
+            data, name=name, train=tf.data.Dataset.from_tensor_slices((x[:train], y[:train])),
+            val=tf.data.Dataset.from_tensor_slices((x[train:], y[train:])),
+            test=data.test_split, samples={**data.samples, "train": train, "val": val})
+    else:
+        synthetic = dataclasses.replace(
+            data, name=name, x_train=x[:train], y_train=y[:train], x_val=x[train:],
+            y_val=y[train:], val_source="split", train_rows=np.arange(train),
+            val_rows=np.arange(train, train + val))
+    return synthetic, {"synthesis": record.to_dict(), "samples": train + val,
+                       "seconds": time.perf_counter() - started}

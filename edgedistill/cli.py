@@ -70,11 +70,11 @@ def main():
 
 def _distill_options(f):
     options = [
-        click.option("--temperature", type=float, default=4.0, show_default=True,
+        click.option("--temperature", type=float, default=2.0, show_default=True,
                      help="Softmax temperature of the default loss (logits_distillation)."),
-        click.option("--alpha", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+        click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True,
                      help="Weight of the hard-label loss; the distillation losses get 1 - alpha."),
-        click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True,
+        click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True,
                      help="Student epochs (distilled and from-scratch alike)."),
         click.option("--learning-rate", type=float, default=5e-3, show_default=True,
                      help="The student's Adam learning rate (peak of the schedule)."),

@@ -16,6 +16,7 @@ from edgedistill.distill.losses import (
     get,
     serialize,
 )
+from edgedistill.distill.recipe import load_recipe
 from edgedistill.distill.run import DistillResult, distill
 from edgedistill.distill.teachers import EnsembleTeacher, Teacher, load_teacher
 
@@ -35,6 +36,7 @@ __all__ = [
     "distill",
     "get",
     "hard_label_crossentropy",
+    "load_recipe",
     "load_teacher",
     "serialize",
 ]

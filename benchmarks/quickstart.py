@@ -7,7 +7,7 @@ on the digits test split (360 samples). Runs happen one after another in one
 process, so the seeds share the machine's noise.
 
 Usage (from the repository root):
-    python benchmarks/quickstart.py [--seeds 3] [--epochs 20] [--data digits]
+    python benchmarks/quickstart.py [--seeds 3] [--epochs 40] [--data digits]
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _fmt(key: str, value: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--data", default="digits")
     args = parser.parse_args()
 

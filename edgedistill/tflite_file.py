@@ -8,7 +8,13 @@ Only subgraph 0 (the one interpreters run) is described in detail.
 The flatbuffers runtime does not bounds-check slices, so a truncated file would
 silently yield short strings and buffers; every vector this module relies on is
 checked against the data length and any failure becomes an
-:class:`~edgedistill.errors.EdgeDistillError` naming the file.
+:class:`~edgedistill.errors.EdgeDistillError` naming the file. Shapes are
+checked before any arithmetic on them: no negative dimension, rank at most
+``MAX_RANK``, at most ``MAX_ELEMENTS`` elements, and a constant's buffer
+exactly as large as its shape and type say; so every figure derived from a
+model that reads is one the model can mean. LiteRT's own verifier is not
+used as a first gate: ai_edge_litert reaches it only by building an
+interpreter, native code run in this process on the hostile bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ from edgedistill.errors import EdgeDistillError
 
 _IDENTIFIER = b"TFL3"
 _UOFFSET = 4
+# Bounds that keep every analysis finite and fast; real models are far inside them
+# (TFLite indexes elements with int32, and kernels support ranks up to 6).
+MAX_RANK = 8
+MAX_ELEMENTS = 2**31 - 1
 
 # Bits per element for each schema TensorType name; 0 = variable-sized (strings, resources).
 _TYPE_BITS = {
@@ -214,7 +224,9 @@ def parse_tflite(data: bytes, path: str = "<bytes>") -> TFLiteModel:
         return _parse(data, path)
     except EdgeDistillError:
         raise
-    except (struct.error, IndexError, ValueError, OverflowError, UnicodeDecodeError) as exc:
+    # TypeError: the flatbuffers runtime's own check of an offset that left the uint32 range.
+    except (struct.error, IndexError, ValueError, OverflowError, UnicodeDecodeError,
+            TypeError) as exc:
         raise EdgeDistillError(
             f"{path}: corrupt or truncated TFLite file ({type(exc).__name__}: {exc}); "
             "re-export the model") from exc
@@ -260,7 +272,8 @@ class _Reader:
 
 
 # vtable offsets of the schema fields read as slices (see schema_py_generated).
-_MODEL_DESCRIPTION = 10
+_MODEL_OPCODES, _MODEL_SUBGRAPHS, _MODEL_DESCRIPTION, _MODEL_BUFFERS = 6, 8, 10, 12
+_SUBGRAPH_TENSORS, _SUBGRAPH_OPERATORS = 4, 10
 _BUFFER_DATA = 4
 _TENSOR_SHAPE, _TENSOR_NAME = 4, 10
 _OPCODE_CUSTOM = 6
@@ -272,12 +285,19 @@ _QUANT_SCALE, _QUANT_ZERO_POINT = 8, 10
 def _parse(data: bytes, path: str) -> TFLiteModel:
     rd = _Reader(data, path)
     model = schema.Model.GetRootAs(data, 0)
+    # Vectors of tables are checked whole before they are walked, so a forged
+    # count fails at once instead of after millions of reads.
+    for field, what in ((_MODEL_OPCODES, "operator codes"), (_MODEL_SUBGRAPHS, "subgraphs"),
+                        (_MODEL_BUFFERS, "buffers")):
+        rd.vector_bytes(model, field, 4, what)
     if model.SubgraphsLength() == 0:
         raise EdgeDistillError(f"{path}: the model has no subgraph; re-export it with the "
                                "TFLite converter")
     opcodes = _opcode_names(model, rd)
     buffer_bytes = _buffer_sizes(model, rd)
     sg = model.Subgraphs(0)
+    rd.vector_bytes(sg, _SUBGRAPH_TENSORS, 4, "subgraph 0 tensors")
+    rd.vector_bytes(sg, _SUBGRAPH_OPERATORS, 4, "subgraph 0 operators")
     tensors = tuple(_tensor(sg.Tensors(i), i, buffer_bytes, rd)
                     for i in range(sg.TensorsLength()))
     n = len(tensors)
@@ -356,14 +376,47 @@ def _tensor(t, index: int, buffer_bytes: tuple[int, ...], rd: _Reader) -> Tensor
     if buf >= len(buffer_bytes) and buf != 0:
         raise EdgeDistillError(f"{rd.path}: {what} refers to buffer {buf} but the model has "
                                f"{len(buffer_bytes)}; the file is corrupt, re-export it")
-    return Tensor(
+    if not t._tab.Offset(_TENSOR_SHAPE) and t.ShapeSignatureLength():
+        raise EdgeDistillError(f"{rd.path}: {what} has a shape signature but no shape; "
+                               "the file is corrupt, re-export it")
+    shape = _shape(rd.int_vector(t, _TENSOR_SHAPE, what + " shape"), rd, what)
+    tensor = Tensor(
         index=index,
         name=rd.string(t, _TENSOR_NAME, what + " name"),
-        shape=rd.int_vector(t, _TENSOR_SHAPE, what + " shape"),
+        shape=shape,
         dtype=type_name.lower(),
         quantization=_quantization(t.Quantization(), rd, what),
         buffer_bytes=buffer_bytes[buf] if buf < len(buffer_bytes) else 0,
     )
+    bits = _TYPE_BITS.get(type_name, 0)
+    if tensor.buffer_bytes and bits and t.Sparsity() is None:
+        # Sub-byte types may be stored packed or one per byte.
+        fits = (tensor.nbytes <= tensor.buffer_bytes <= math.prod(shape) if bits < 8
+                else tensor.nbytes == tensor.buffer_bytes)
+        if not fits:
+            raise EdgeDistillError(
+                f"{rd.path}: {what} ({tensor.name[:60]!r}) has shape "
+                f"{list(shape)} of {type_name.lower()}, {tensor.nbytes} bytes, but its buffer "
+                f"holds {tensor.buffer_bytes}; the file is corrupt, re-export it")
+    return tensor
+
+
+def _shape(dims: tuple[int, ...], rd: _Reader, what: str) -> tuple[int, ...]:
+    """``dims``, once each is known to be a size and their product is bounded."""
+    if len(dims) > MAX_RANK:
+        raise EdgeDistillError(f"{rd.path}: {what} has rank {len(dims)} (at most {MAX_RANK} "
+                               "supported); the file is corrupt, re-export it")
+    elements = 1
+    for d in dims:
+        if d < 0:
+            raise EdgeDistillError(f"{rd.path}: {what} has a negative dimension {d} in its "
+                                   f"shape {list(dims)}; the file is corrupt, re-export it")
+        elements *= d
+        if elements > MAX_ELEMENTS:
+            raise EdgeDistillError(
+                f"{rd.path}: {what} has shape {list(dims)}, more than {MAX_ELEMENTS:,} elements; "
+                "the file is corrupt, re-export it")
+    return dims
 
 
 def _quantization(q, rd: _Reader, what: str) -> Quantization | None:

@@ -165,6 +165,37 @@ def test_custom_op_and_bad_references():
         parse_tflite(_pack(model_t), "bad.tflite")
 
 
+def _kws_with_tensor(edit) -> bytes:
+    """The KWS model with ``edit`` applied to its first conv's weight tensor."""
+    model_t = schema.ModelT.InitFromPackedBuf(mlperf_model("kws_ref_model.tflite").read_bytes(), 0)
+    graph = model_t.subgraphs[0]
+    edit(graph.tensors[graph.operators[0].inputs[1]])
+    return _pack(model_t)
+
+
+@pytest.mark.parametrize(("shape", "message"), [
+    ([64, -10, 4, 1], r"negative dimension -10 in its shape \[64, -10, 4, 1\]"),
+    ([1] * 9, "has rank 9 .at most 8"),
+    ([65536, 65536, 1, 1], "more than 2,147,483,647 elements"),
+    ([64, 10, 4, 2], r"shape \[64, 10, 4, 2\] of int8, 5120 bytes, but its buffer holds 2560"),
+])
+def test_shapes_the_data_cannot_have_are_refused_before_any_arithmetic(shape, message):
+    def set_shape(tensor):
+        tensor.shape = shape
+    with pytest.raises(EdgeDistillError, match="bad.tflite: tensor .*" + message):
+        parse_tflite(_kws_with_tensor(set_shape), "bad.tflite")
+
+
+def test_a_forged_vector_length_fails_at_once():
+    data = bytearray(mlperf_model("kws_ref_model.tflite").read_bytes())
+    model = schema.Model.GetRootAs(bytes(data), 0)
+    tab = model._tab
+    start = tab.Vector(tab.Offset(12))  # the buffers vector; its length sits just before it
+    data[start - 4:start] = (0x3FFFFFFF).to_bytes(4, "little")
+    with pytest.raises(EdgeDistillError, match="buffers lies outside"):
+        parse_tflite(bytes(data), "forged.tflite")
+
+
 def test_reader_does_not_import_tensorflow():
     path = mlperf_model("vww_96_int8.tflite")
     code = (

@@ -388,6 +388,12 @@ def _tensor(t, index: int, buffer_bytes: tuple[int, ...], rd: _Reader) -> Tensor
         quantization=_quantization(t.Quantization(), rd, what),
         buffer_bytes=buffer_bytes[buf] if buf < len(buffer_bytes) else 0,
     )
+    q = tensor.quantization
+    if q is not None and len(q.scales) > 1 and not (
+            0 <= q.axis < len(shape) and shape[q.axis] == len(q.scales)):
+        raise EdgeDistillError(
+            f"{rd.path}: {what} has {len(q.scales)} per-channel scales along axis {q.axis} of "
+            f"shape {list(shape)}; the file is corrupt, re-export it")
     bits = _TYPE_BITS.get(type_name, 0)
     if tensor.buffer_bytes and bits and t.Sparsity() is None:
         # Sub-byte types may be stored packed or one per byte.
@@ -425,8 +431,16 @@ def _quantization(q, rd: _Reader, what: str) -> Quantization | None:
     rd.vector_bytes(q, _QUANT_SCALE, 4, what + " scales")
     rd.vector_bytes(q, _QUANT_ZERO_POINT, 8, what + " zero points")
     zero_points = q.ZeroPointAsNumpy() if not q.ZeroPointIsNone() else ()
+    scales = tuple(float(s) for s in q.ScaleAsNumpy())
+    if not all(math.isfinite(s) and s >= 0 for s in scales):
+        bad = next(s for s in scales if not (math.isfinite(s) and s >= 0))
+        raise EdgeDistillError(f"{rd.path}: {what} has quantization scale {bad}, not a finite "
+                               "number >= 0; the file is corrupt, re-export it")
+    if len(zero_points) not in (0, len(scales)):
+        raise EdgeDistillError(f"{rd.path}: {what} has {len(scales)} quantization scales but "
+                               f"{len(zero_points)} zero points; the file is corrupt, re-export it")
     return Quantization(
-        scales=tuple(float(s) for s in q.ScaleAsNumpy()),
+        scales=scales,
         zero_points=tuple(int(z) for z in zero_points),
         axis=q.QuantizedDimension(),
     )

@@ -186,6 +186,21 @@ def test_shapes_the_data_cannot_have_are_refused_before_any_arithmetic(shape, me
         parse_tflite(_kws_with_tensor(set_shape), "bad.tflite")
 
 
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda q: setattr(q, "scale", [float("nan")] * len(q.scale)), "quantization scale nan"),
+    (lambda q: setattr(q, "zeroPoint", [0, 0]), "scales but 2 zero points"),
+    (lambda q: setattr(q, "quantizedDimension", 3), "per-channel scales along axis 3"),
+])
+def test_quantization_the_data_cannot_have_is_refused(edit, message):
+    def set_quantization(tensor):
+        if len(tensor.quantization.scale) == 1:  # make it per channel first
+            tensor.quantization.scale = [tensor.quantization.scale[0]] * tensor.shape[0]
+            tensor.quantization.zeroPoint = [0] * tensor.shape[0]
+        edit(tensor.quantization)
+    with pytest.raises(EdgeDistillError, match="bad.tflite: tensor .*" + message):
+        parse_tflite(_kws_with_tensor(set_quantization), "bad.tflite")
+
+
 def test_a_forged_vector_length_fails_at_once():
     data = bytearray(mlperf_model("kws_ref_model.tflite").read_bytes())
     model = schema.Model.GetRootAs(bytes(data), 0)

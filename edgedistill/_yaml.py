@@ -10,6 +10,25 @@ from edgedistill.errors import EdgeDistillError
 
 # Recipes and target files are a few kilobytes; a bigger file is not one of them.
 MAX_BYTES = 1 << 20
+# Values with aliases expanded: anchors may share a base, never build a bomb
+# (a 506-byte "billion laughs" file expands to 10^9 values).
+MAX_VALUES = 10_000
+
+
+def _expanded_size(node, sizes: dict) -> int:
+    """Values in ``node`` once every alias is expanded, counted without expanding."""
+    key = id(node)
+    if key not in sizes:
+        sizes[key] = MAX_VALUES + 1  # a cycle counts as too large
+        children = node.value if isinstance(node, yaml.SequenceNode) else \
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else ()
+        total = 1
+        for child in children:
+            total += _expanded_size(child, sizes)
+            if total > MAX_VALUES:
+                break
+        sizes[key] = total
+    return sizes[key]
 
 
 def read_yaml(path: str | Path, what: str):
@@ -25,7 +44,16 @@ def read_yaml(path: str | Path, what: str):
     except (OSError, UnicodeDecodeError) as exc:
         raise EdgeDistillError(f"{path}: cannot read {what}: {exc}") from None
     try:
-        return yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None and _expanded_size(node, {}) > MAX_VALUES:
+                raise EdgeDistillError(
+                    f"{path}: its aliases expand to more than {MAX_VALUES:,} values; a {what} "
+                    "needs far fewer: write the values out or share fewer anchors")
+            return None if node is None else loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

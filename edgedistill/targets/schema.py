@@ -159,7 +159,7 @@ class _Checker:
 
     def mapping(self, data: Any, spec: dict, prefix: str) -> dict:
         if not isinstance(data, Mapping):
-            raise self.fail(prefix, f"expected a mapping of {', '.join(spec)}, got {data!r}")
+            raise self.fail(prefix, f"expected a mapping of {', '.join(spec)}, got {data!r:.60}")
         for key in data:
             if key not in spec:
                 field = f"{prefix}.{key}" if prefix else str(key)
@@ -181,7 +181,8 @@ class _Checker:
         if not isinstance(raw, Mapping):
             if required:
                 raise self.fail(
-                    field, f'expected {{value: ..., source: "..."}}, got {raw!r} without a source'
+                    field, f'expected {{value: ..., source: "..."}}, got {raw!r:.60} '
+                    "without a source"
                 )
             return raw
         for key in raw:
@@ -198,9 +199,9 @@ class _Checker:
     def string(self, raw: Any, field: str, is_kind: bool) -> str:
         value = self._unwrap(raw, field, required=False)
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(field, f"expected a non-empty string, got {value!r}")
+            raise self.fail(field, f"expected a non-empty string, got {value!r:.60}")
         if is_kind and value not in KINDS:
-            raise self.fail(field, f"expected one of {', '.join(KINDS)}, got {value!r}")
+            raise self.fail(field, f"expected one of {', '.join(KINDS)}, got {value!r:.60}")
         return value
 
     def number(self, raw: Any, field: str, spec: tuple) -> int | float:
@@ -222,7 +223,7 @@ class _Checker:
         if ok:
             ok = value > 0 if strict else value >= 0
         if not ok:
-            raise self.fail(field, f"expected {what}, got {value!r}{hint}")
+            raise self.fail(field, f"expected {what}, got {value!r:.60}{hint}")
         return int(value) if kind == "int" else float(value)
 
 
@@ -247,7 +248,8 @@ def parse_target(data: Any, path: str | Path) -> Target:
     values = checker.mapping(data, _SCHEMA, "")
     stem = Path(path).stem
     if values["name"] != stem:
-        raise checker.fail("name", f"is {values['name']!r} but must equal the file stem {stem!r}")
+        raise checker.fail("name", f"is {values['name']!r:.60} but must equal the file stem "
+                                   f"{stem!r:.60}")
     lat = values["latency"]
     latency = LatencyModel(
         cycles_per_mac=lat["cycles_per_mac"],

@@ -24,6 +24,8 @@ from edgedistill.errors import EdgeDistillError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 _SPLITS = ("train", "val", "test")
+# Class labels beyond this are not class indices (a 1e9-way softmax is a typo, not a task).
+MAX_CLASSES = 100_000
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -220,8 +222,13 @@ def _npz(path: Path, val_fraction: float, seed: int) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as e:
-        raise EdgeDistillError(f"{path}: not a readable .npz file ({e})") from None
+    # Only numpy's and zipfile's parsing runs here, and a damaged archive reaches
+    # them in many ways (BadZipFile, zlib.error, EOFError, NotImplementedError for
+    # a mangled compression method, ...): all mean the same to the user.
+    except Exception as e:  # noqa: BLE001
+        reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise EdgeDistillError(f"{path}: not a readable .npz file ({reason}); write it with "
+                               "numpy.savez") from None
     missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
     if missing:
         raise EdgeDistillError(f"{path}: missing arrays {', '.join(missing)}")
@@ -239,8 +246,15 @@ def _npz(path: Path, val_fraction: float, seed: int) -> Dataset:
             raise EdgeDistillError(f"{path}: x_{split} has {len(x)} samples, y_{split} {len(y)}")
         if len(y) and y.min() < 0:
             raise EdgeDistillError(f"{path}: y_{split} holds negative labels; labels start at 0")
-        if not np.issubdtype(x.dtype, np.number):
-            raise EdgeDistillError(f"{path}: x_{split} must be numeric, got {x.dtype}")
+        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+            raise EdgeDistillError(f"{path}: x_{split} must be real numbers, got {x.dtype}")
+        if len(x) < (2 if split == "train" and not has_val else 1):
+            raise EdgeDistillError(f"{path}: x_{split} has {len(x)} samples; every split needs "
+                                   "samples (train at least 2 when the validation split is "
+                                   "carved from it)")
+        if len(y) and y.max() >= MAX_CLASSES:
+            raise EdgeDistillError(f"{path}: y_{split} holds label {y.max()}; labels are class "
+                                   f"indices 0..N-1 with N at most {MAX_CLASSES:,}")
     shapes = {arrays[f"x_{s}"].shape[1:] for s in ("train", "test") + (("val",) if has_val else ())}
     if len(shapes) > 1:
         raise EdgeDistillError(f"{path}: splits have different input shapes {sorted(shapes)}")
@@ -264,13 +278,21 @@ def _with_validation(name, x_train, y_train, x_test, y_test, val, val_fraction, 
         val_rows, train_rows = None, np.arange(len(x_train))
         val_source = "given"
     labels = [y_train, val[1], y_test]
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, refused below
+        inputs = {split: np.asarray(x, np.float32) for split, x in
+                  (("train", x_train), ("val", val[0]), ("test", x_test))}
+    for split, x in inputs.items():
+        if not np.isfinite(x).all():
+            row = int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0])
+            raise EdgeDistillError(f"{name}: x_{split} holds NaN or infinity (first at row "
+                                   f"{row}, as float32); clean or rescale the data")
     return Dataset(
         name=name,
-        x_train=np.asarray(x_train, np.float32),
+        x_train=inputs["train"],
         y_train=np.asarray(y_train, np.int64),
-        x_val=np.asarray(val[0], np.float32),
+        x_val=inputs["val"],
         y_val=np.asarray(val[1], np.int64),
-        x_test=np.asarray(x_test, np.float32),
+        x_test=inputs["test"],
         y_test=np.asarray(y_test, np.int64),
         num_classes=int(max(int(y.max()) for y in labels if len(y))) + 1,
         val_source=val_source,

@@ -75,6 +75,19 @@ def test_npz_with_and_without_validation(tmp_path):
               y_test=np.zeros(2, int)), "x_train has 4 samples"),
         (dict(x_train=np.zeros((4, 2)), y_train=np.zeros(4, int), x_test=np.zeros((2, 3)),
               y_test=np.zeros(2, int)), "different input shapes"),
+        (dict(x_train=np.zeros((0, 2)), y_train=np.zeros(0, int), x_test=np.zeros((2, 2)),
+              y_test=np.zeros(2, int)), "x_train has 0 samples"),
+        (dict(x_train=np.zeros((4, 2)), y_train=np.zeros(4, int), x_test=np.zeros((0, 2)),
+              y_test=np.zeros(0, int)), "x_test has 0 samples"),
+        (dict(x_train=np.array([[0.0, 1.0], [np.nan, 0.0], [0, 0], [0, 0]]),
+              y_train=np.zeros(4, int), x_test=np.zeros((2, 2)), y_test=np.zeros(2, int)),
+         r"x_(train|val) holds NaN or infinity \(first at row"),
+        (dict(x_train=np.zeros((4, 2)), y_train=np.zeros(4, int), x_test=np.full((2, 2), 1e300),
+              y_test=np.zeros(2, int)), "x_test holds NaN or infinity .* as float32"),
+        (dict(x_train=np.zeros((4, 2)), y_train=np.array([0, 1, 2, 10**9]),
+              x_test=np.zeros((2, 2)), y_test=np.zeros(2, int)), "holds label 1000000000"),
+        (dict(x_train=np.zeros((4, 2), complex), y_train=np.zeros(4, int),
+              x_test=np.zeros((2, 2)), y_test=np.zeros(2, int)), "must be real numbers"),
     ],
 )
 def test_bad_npz_names_the_array(tmp_path, arrays, message):
@@ -97,3 +110,27 @@ def test_check_fits_rejects_shape_and_labels():
         data.check_fits((None, 28, 28, 1), 10, "m")
     with pytest.raises(EdgeDistillError, match="labels go up to 9 but m has 5 outputs"):
         data.check_fits((None, 8, 8, 1), 5, "m")
+
+
+def test_damaged_npz_files_are_one_clean_error(tmp_path):
+    """Every cut and a seeded set of byte edits of a real .npz: loaded sanely or refused."""
+    rng = np.random.default_rng(0)
+    np.savez_compressed(tmp_path / "good.npz", x_train=rng.random((20, 3)),
+                        y_train=rng.integers(0, 3, 20), x_test=rng.random((5, 3)),
+                        y_test=rng.integers(0, 3, 5))
+    good = (tmp_path / "good.npz").read_bytes()
+    mutants = [good[:cut] for cut in range(0, len(good), 17)]
+    for _ in range(300):
+        data = bytearray(good)
+        for pos in rng.integers(0, len(data), rng.integers(1, 5)):
+            data[pos] = rng.integers(0, 256)
+        mutants.append(bytes(data))
+    path = tmp_path / "bad.npz"
+    for mutant in mutants:
+        path.write_bytes(mutant)
+        try:
+            data = load_dataset(path)
+        except EdgeDistillError as error:
+            assert "\n" not in str(error) and str(path) in str(error)
+        else:
+            assert np.isfinite(data.x_train).all() and data.num_classes <= 100_000

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import click
 
 from edgedistill.convert.modes import MODES
-from edgedistill.errors import EdgeDistillError
+from edgedistill.errors import CheckFailed, EdgeDistillError
 
 # edgedistill.distill.run.MODES, spelled out so that --help does not import TensorFlow.
 DISTILL_MODES = ("standard", "born-again", "assistant", "data-free", "adversarial")
@@ -25,15 +25,57 @@ DATA_HELP = (
 )
 
 
+class _OneLineError(click.ClickException):
+    """What the user sees of any failure: ``Error: ...`` on one line, and an exit code."""
+
+    def __init__(self, message: str, exit_code: int):
+        # A file name can hold a newline; the message must stay one line.
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
+        self.exit_code = exit_code
+
+
+def _usage_error(error: click.UsageError) -> _OneLineError:
+    command = error.ctx.command_path if error.ctx else "edgedistill"
+    message = " ".join(error.format_message().split())
+    return _OneLineError(f"{message} (see '{command} --help')", 2)
+
+
 class _Group(click.Group):
-    """Turns EdgeDistillError into a one-line message and exit code 2."""
+    """One error path for every command.
+
+    Bad input (an :class:`EdgeDistillError`, a usage error) exits 2; a check
+    of the result that failed, or a fault of ours, exits 1. A fault of ours
+    leaves its traceback in a log file that the message names.
+    """
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as e:
+            raise _usage_error(e) from None
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as e:
+            raise _usage_error(e) from None
         except EdgeDistillError as e:
-            click.echo(f"Error: {e}", err=True)
-            ctx.exit(2)
+            raise _OneLineError(str(e), e.exit_code) from None
+        except (click.exceptions.Exit, click.Abort, click.ClickException):
+            raise
+        except Exception as e:
+            import traceback
+
+            from edgedistill._fileio import save_log
+
+            log = save_log("crash", traceback.format_exc())
+            raise _OneLineError(
+                f"internal error ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+                f"the traceback is in {log}; please report it", 1) from None
 
 
 _EPOCH_FIGURES = ("loss", "student_loss", "distillation_loss", "accuracy", "val_accuracy")
@@ -59,6 +101,14 @@ def _stdout():
     from rich.console import Console
 
     return Console(highlight=False)
+
+
+def _require_agreement(bundle: dict | None) -> None:
+    """Exit 1 when a written Micro bundle failed its own TFLM-vs-LiteRT check."""
+    if bundle is not None and not bundle["check"]["passed"]:
+        raise CheckFailed(
+            f"{bundle['out_dir']}: written, but TFLM and LiteRT disagree on the model "
+            f"({bundle['check']['disagreement']}); do not deploy it before finding out why")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -277,6 +327,7 @@ def convert(model, data, out, mode, calibration_samples, micro, seed, force):
     from edgedistill.summary import conversion_table
 
     _stdout().print(conversion_table(result))
+    _require_agreement(result.micro)
 
 
 @main.command()
@@ -294,7 +345,9 @@ def micro(model, out, force):
     from edgedistill.micro import write_micro_bundle
     from edgedistill.summary import micro_table
 
-    _stdout().print(micro_table(write_micro_bundle(model, out, force=force)))
+    bundle = write_micro_bundle(model, out, force=force)
+    _stdout().print(micro_table(bundle))
+    _require_agreement(bundle.to_dict())
 
 
 @main.command()
@@ -331,7 +384,7 @@ def profile(model, target_names, bundle, fmt):
         arena = bundle_arena_bytes(bundle, read_tflite(model).sha256)
     report = profile_model(model, chosen, arena_bytes=arena)
     if fmt == "json":
-        click.echo(to_json(report))
+        click.echo(to_json(report), nl=False)
     elif fmt == "md":
         click.echo(to_markdown(report))
     else:
@@ -392,6 +445,7 @@ def quickstart(out, data, temperature, alpha, epochs, learning_rate, schedule, p
     for renderable in pipeline_tables(result):
         console.print(renderable)
     _warn(result.distill.warnings)
+    _require_agreement(result.student.micro)
 
 
 if __name__ == "__main__":

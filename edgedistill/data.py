@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -193,8 +194,9 @@ def _find_idx(folder: Path, stem: str) -> Path:
     for name in (f"{stem}.gz", stem):
         if (folder / name).is_file():
             return folder / name
-    hint = " (install Debian's dataset-fashion-mnist)" if folder == FASHION_MNIST_DIR else ""
-    raise EdgeDistillError(f"{folder / stem}[.gz]: missing Fashion-MNIST file{hint}")
+    hint = ("install Debian's dataset-fashion-mnist" if folder == FASHION_MNIST_DIR else
+            "pass fashion-mnist:DIR with the folder holding the four IDX files")
+    raise EdgeDistillError(f"{folder / stem}[.gz]: missing Fashion-MNIST file; {hint}")
 
 
 def _fashion_mnist(folder: Path, name: str, val_fraction: float, seed: int) -> Dataset:
@@ -219,6 +221,9 @@ def _fashion_mnist(folder: Path, name: str, val_fraction: float, seed: int) -> D
 def _npz(path: Path, val_fraction: float, seed: int) -> Dataset:
     if not path.is_file():
         raise EdgeDistillError(f"{path}: no such file; pass an existing .npz")
+    if not zipfile.is_zipfile(path):
+        raise EdgeDistillError(f"{path}: not an .npz archive (no zip structure); write it with "
+                               "numpy.savez")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -231,7 +236,8 @@ def _npz(path: Path, val_fraction: float, seed: int) -> Dataset:
                                "numpy.savez") from None
     missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
     if missing:
-        raise EdgeDistillError(f"{path}: missing arrays {', '.join(missing)}")
+        raise EdgeDistillError(f"{path}: missing arrays {', '.join(missing)}; an .npz needs "
+                               "x_train, y_train, x_test and y_test (x_val, y_val optional)")
     has_val = "x_val" in arrays or "y_val" in arrays
     if has_val and not ("x_val" in arrays and "y_val" in arrays):
         raise EdgeDistillError(f"{path}: give both x_val and y_val, or neither")

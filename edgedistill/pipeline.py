@@ -6,13 +6,12 @@ This is what ``edgedistill quickstart`` runs.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgedistill._fileio import replacing_dir, write_text_atomic
+from edgedistill._fileio import json_text, output_dir, relocated, write_text_atomic
 from edgedistill.progress import Progress, SilentProgress
 
 if TYPE_CHECKING:  # The stages import TensorFlow; the pipeline imports them when it runs.
@@ -81,15 +80,16 @@ def run_pipeline(
     """
     from edgedistill import targets
     from edgedistill.convert import convert
+    from edgedistill.convert.run import RESULT_FILE as conversion_result_file
     from edgedistill.data import load_dataset
     from edgedistill.distill import distill
+    from edgedistill.distill.run import RESULT_FILE as distill_result_file
     from edgedistill.profile import profile_model
     from edgedistill.summary import pipeline_markdown
 
     progress = progress or SilentProgress()
     dataset = load_dataset(data, seed=seed)
-    with replacing_dir(out_dir, force) as out:
-        out = Path(out)
+    with output_dir(out_dir, force) as out:
         seconds = {}
         started = time.perf_counter()
         distilled = distill(
@@ -120,7 +120,13 @@ def run_pipeline(
         )
         seconds["profile"] = time.perf_counter() - stage_started
         seconds["total"] = time.perf_counter() - started
-        result = PipelineResult(str(out), distilled, converted, scratch, report, seconds)
-        write_text_atomic(out / REPORT_JSON, json.dumps(result.to_dict(), indent=2) + "\n")
+        result = relocated(PipelineResult(str(out), distilled, converted, scratch, report,
+                                          seconds), out, Path(out_dir))
+        write_text_atomic(out / DISTILL_DIR / distill_result_file,
+                          json_text(result.distill.to_dict()), force=True)
+        for stage, conversion in ((STUDENT_DIR, result.student), (SCRATCH_DIR, result.scratch)):
+            write_text_atomic(out / stage / conversion_result_file,
+                              json_text(conversion.to_dict()), force=True)
+        write_text_atomic(out / REPORT_JSON, json_text(result.to_dict()))
         write_text_atomic(out / REPORT_MD, pipeline_markdown(result))
     return result

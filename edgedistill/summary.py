@@ -88,7 +88,10 @@ def conversion_table(result) -> Table:
 
 
 def _check(check: dict) -> str:
-    diff = max(check["max_diffs"], default=0.0)
+    diffs = check["max_diffs"]
+    if None in diffs:  # an output of another shape, or not finite
+        return "[bold red]DISAGREES (outputs differ in shape or are not finite)[/]"
+    diff = max(diffs, default=0.0)
     if check["passed"]:
         return f"agrees (max diff {diff:g})"
     return f"[bold red]DISAGREES (max diff {diff:g})[/]"

@@ -187,6 +187,8 @@ def read_tflite(path) -> TFLiteModel:
         'CONV_2D'
     """
     p = Path(path)
+    if p.is_dir():
+        raise EdgeDistillError(f"{p}: is a directory; pass the path of a .tflite model file")
     if not p.is_file():
         raise EdgeDistillError(f"{p}: no such file; pass the path of an existing .tflite model")
     try:

@@ -1,6 +1,13 @@
 """The command line, end to end on digits, and every bad input it must refuse."""
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,6 +63,49 @@ def test_quickstart_refuses_to_overwrite(quickstart):
     before = sorted(p.name for p in out.iterdir())
     assert_clean_error(run("quickstart", "--out", out), str(out), "--force")
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def _strict_json(path):
+    def refuse(constant):
+        raise ValueError(f"{constant} in {path}")
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_records_are_valid_json_naming_the_final_paths(quickstart):
+    out, _ = quickstart
+    records = [out / "report.json", out / "distill" / "distill.json",
+               out / "student-int8" / "conversion.json", out / "scratch-int8" / "conversion.json"]
+    for record in records:
+        assert ".partial" not in record.read_text(), record
+        _strict_json(record)
+    report = _strict_json(out / "report.json")
+    assert Path(report["out_dir"]) == out
+    assert Path(report["student"]["tflite_path"]).is_file()
+    assert Path(report["student"]["micro"]["out_dir"]).is_dir()
+    assert Path(report["student"]["micro"]["model_path"]) == out / "student-int8" / "model.tflite"
+    assert Path(report["distill"]["student_path"]).is_file()
+    assert Path(report["profile"]["model"]["path"]) == out / "student-int8" / "model.tflite"
+
+
+def test_kill_9_during_quickstart_force_keeps_the_finished_run(quickstart, tmp_path):
+    finished, _ = quickstart
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "edgedistill.cli", "quickstart", "--out", str(out), "--force",
+         "--epochs", "2", "--teacher-epochs", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".run.*.partial/.distill.partial/checkpoints/teacher-0")):
+        assert child.poll() is None and time.monotonic() < deadline, "never got under way"
+        time.sleep(0.2)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert_clean_error(run("quickstart", "--out", out), "--force")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 def test_each_stage_on_its_own(quickstart, tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 import warnings
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgedistill._fileio import check_output_dir, output_dir
+from edgedistill._fileio import check_output_dir, json_text, output_dir, relocated
 from edgedistill._native_log import native_stderr_discarded
 from edgedistill._tf import tensorflow
 from edgedistill.convert import litert, modes
@@ -180,7 +179,7 @@ def convert(
                 tflite_path, Path(tmp) / MICRO_DIR, sample_input=_micro_sample(tflite_bytes, data)
             )
             seconds["micro"] = time.perf_counter() - started
-            micro_summary = bundle.to_dict()
+            micro_summary = relocated(bundle, tmp, Path(out_dir)).to_dict()
         result = ConversionResult(
             tflite_path=str(Path(out_dir) / MODEL_FILE),
             mode=mode,
@@ -194,5 +193,5 @@ def convert(
             seconds=seconds,
             micro=micro_summary,
         )
-        (Path(tmp) / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        (Path(tmp) / RESULT_FILE).write_text(json_text(result.to_dict()))
     return result

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgedistill._fileio import user_cache_dir
 from edgedistill.distill.teachers import OUTPUT, EnsembleTeacher, Teacher
 from edgedistill.errors import EdgeDistillError
 
@@ -58,8 +59,7 @@ def default_cache_dir() -> Path:
     """``$EDGEDISTILL_CACHE_DIR``, else under ``$XDG_CACHE_HOME`` or ``~/.cache``."""
     if os.environ.get("EDGEDISTILL_CACHE_DIR"):
         return Path(os.environ["EDGEDISTILL_CACHE_DIR"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "edgedistill" / "teacher-outputs"
+    return user_cache_dir() / "teacher-outputs"
 
 
 def cached_teacher_outputs(teacher: Teacher, x: np.ndarray, *, rows: np.ndarray | None = None,

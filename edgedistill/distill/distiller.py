@@ -97,21 +97,14 @@ class Distiller(_keras.Model):
                 f"teacher output shape {self._teacher.output_shape} differs from student output "
                 f"shape {student.output_shape}; the student must predict the same classes"
             )
-        self.student_loss_weight = _weight("alpha", student_loss_weight, upper=1.0)
+        self.student_loss_weight = weight("alpha", student_loss_weight, upper=1.0)
         if not isinstance(distillation_losses, list | tuple):
             distillation_losses = [distillation_losses]
         self.distillation_losses = [losses_lib.get(loss) for loss in distillation_losses]
         if not self.distillation_losses:
             raise EdgeDistillError("distillation_losses: give at least one distillation loss")
-        weights = distillation_loss_weights
-        if weights is None:
-            weights = [1.0] * len(self.distillation_losses)
-        if len(weights) != len(self.distillation_losses):
-            raise EdgeDistillError(
-                f"distillation_loss_weights: {len(weights)} weights for "
-                f"{len(self.distillation_losses)} losses"
-            )
-        self.distillation_loss_weights = [_weight("loss weight", w) for w in weights]
+        self.distillation_loss_weights = loss_weights(distillation_loss_weights,
+                                                      len(self.distillation_losses))
         self._teacher_layers = tuple(sorted(
             {loss.teacher_layer_name for loss in self.distillation_losses} - {None}
         ))
@@ -122,7 +115,7 @@ class Distiller(_keras.Model):
         self._teacher_gives_probabilities = self._teacher.gives_probabilities
         self._student_gives_probabilities = outputs_probabilities(student)
         self.adversary = None if adversary is None else adversarial.get(adversary)
-        self.adversarial_weight = _weight("adversarial weight", adversarial_weight)
+        self.adversarial_weight = weight("adversarial weight", adversarial_weight)
         self._student_loss = None
         self.adversarial_loss_tracker = _keras.metrics.Mean(name="adversarial_loss")
         self.loss_tracker = _keras.metrics.Mean(name="loss")
@@ -203,15 +196,17 @@ class Distiller(_keras.Model):
         if alpha < 1.0:
             teacher = teacher_outputs(x)
             terms = []
-            for loss, weight, adapter in zip(self.distillation_losses,
-                                             self.distillation_loss_weights, self.adapters,
-                                             strict=True):
+            for loss, loss_weight, adapter in zip(self.distillation_losses,
+                                                  self.distillation_loss_weights, self.adapters,
+                                                  strict=True):
                 t = teacher[loss.teacher_layer_name] if loss.teacher_layer_name else teacher[OUTPUT]
                 s = y_pred[loss.student_layer_name] if loss.student_layer_name else student_logits
                 if adapter is not None:
                     s = adapter(s)
                 value = loss.compute_loss(t, s)
-                terms.append(weight * (_mean(value, sample_weight) if loss.per_example else value))
+                if loss.per_example:
+                    value = _mean(value, sample_weight)
+                terms.append(loss_weight * value)
             distillation_loss = tf.add_n(terms)
         return student_loss, distillation_loss
 
@@ -295,8 +290,28 @@ class Distiller(_keras.Model):
         return cls(**config)
 
 
-def _weight(name: str, value, upper: float | None = None) -> float:
-    value = float(value)
+def loss_weights(weights, losses: int) -> list[float]:
+    """One weight per distillation loss, each a finite number >= 0; all 1 when None.
+
+    Example:
+        >>> loss_weights([1, 0.5], 2)
+        [1.0, 0.5]
+    """
+    if weights is None:
+        return [1.0] * losses
+    if len(weights) != losses:
+        raise EdgeDistillError(
+            f"distillation_loss_weights: {len(weights)} weights for {losses} losses; give one "
+            "per loss (--loss-weight per --loss)")
+    return [weight("loss weight", w) for w in weights]
+
+
+def weight(name: str, value, upper: float | None = None) -> float:
+    """``value`` as a float in [0, ``upper``] (or [0, inf)), else a clear error."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise EdgeDistillError(f"{name}: must be a number, got {value!r:.60}") from None
     if not math.isfinite(value) or value < 0 or (upper is not None and value > upper):
         bound = f"[0, {upper:g}]" if upper is not None else "[0, inf)"
         raise EdgeDistillError(f"{name}: must lie in {bound}, got {value}")

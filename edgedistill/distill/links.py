@@ -21,7 +21,7 @@ from edgedistill.data import Dataset
 from edgedistill.distill import augment as augment_lib
 from edgedistill.distill.adversarial import Adversary, adversarial_accuracy
 from edgedistill.distill.cache import CachedOutputs, cached_teacher_outputs
-from edgedistill.distill.distiller import Distiller
+from edgedistill.distill.distiller import Distiller, loss_weights, weight
 from edgedistill.distill.teachers import Teacher
 from edgedistill.distill.training import (
     Budget,
@@ -50,6 +50,11 @@ class LinkPlan:
     cache_teacher: bool = True
     cache_dir: str | os.PathLike | None = None
     adversary: Adversary | None = None
+
+    def __post_init__(self):
+        # Checked here, before any teacher trains, not first in the Distiller.
+        weight("alpha", self.alpha, upper=1.0)
+        loss_weights(self.loss_weights, len(self.losses))
 
     @property
     def teacher_every_step(self) -> bool:

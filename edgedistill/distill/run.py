@@ -24,13 +24,12 @@ Modes (``mode=``) chain links of teaching (see :mod:`edgedistill.distill.links`)
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from edgedistill import zoo
-from edgedistill._fileio import check_output_dir, resumable_output_dir
+from edgedistill._fileio import check_output_dir, json_text, resumable_output_dir
 from edgedistill._tf import keras
 from edgedistill.compress import quantize_student
 from edgedistill.data import Dataset, load_dataset
@@ -41,7 +40,13 @@ from edgedistill.distill import tuning as tuning_lib
 from edgedistill.distill.checkpoints import Fits, RunCheckpoints, run_settings
 from edgedistill.distill.distiller import find_layer
 from edgedistill.distill.synthesis import batchnorm_layers, synthetic_dataset
-from edgedistill.distill.teachers import EnsembleTeacher, Teacher, as_teacher, load_teacher
+from edgedistill.distill.teachers import (
+    EnsembleTeacher,
+    Teacher,
+    as_teacher,
+    ensemble_weights,
+    load_teacher,
+)
 from edgedistill.distill.training import Budget
 from edgedistill.errors import EdgeDistillError
 from edgedistill.models import is_zoo_name, load_keras_model, output_units
@@ -251,6 +256,8 @@ def distill(
     if batch_size < 1:
         raise EdgeDistillError(f"batch-size: must be at least 1, got {batch_size}")
     teacher_specs = _teacher_specs(teacher, mode)
+    if teacher_weights is not None:
+        ensemble_weights(teacher_weights, len(teacher_specs))
     _check_mode_settings(mode, generations, assistants, adversary, synthetic_samples)
     if mode == "adversarial":
         adversary = adversarial.get(adversary or DEFAULT_ADVERSARY)
@@ -410,7 +417,7 @@ def distill(
             data=data.to_dict(),
             seconds=fits.seconds,
         )
-        (work / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        (work / RESULT_FILE).write_text(json_text(result.to_dict()))
     return result
 
 

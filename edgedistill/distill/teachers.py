@@ -359,6 +359,32 @@ class NpyTeacher(Teacher):
         return np.asarray(self._array[indices], np.float32)
 
 
+def ensemble_weights(weights: Sequence[float] | None, teachers: int) -> list[float]:
+    """The normalised weights of an ensemble of ``teachers``: equal when ``weights`` is None.
+
+    Raises:
+        EdgeDistillError: not one weight per teacher, a weight that is not a
+            finite number >= 0, or all weights 0.
+
+    Example:
+        >>> ensemble_weights([1, 3], 2)
+        [0.25, 0.75]
+    """
+    if weights is None:
+        return [1.0 / teachers] * teachers
+    if len(weights) != teachers:
+        raise EdgeDistillError(
+            f"teacher weights: {len(weights)} weights for {teachers} teachers; give one per "
+            "teacher, or none for equal weights")
+    try:
+        weights = [float(w) for w in weights]
+    except (TypeError, ValueError):
+        raise EdgeDistillError(f"teacher weights: must be numbers, got {weights!r:.60}") from None
+    if any(not np.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise EdgeDistillError(f"teacher weights: must be finite, >= 0, not all 0: {weights}")
+    return [w / sum(weights) for w in weights]
+
+
 class EnsembleTeacher(Teacher):
     """Several teachers whose soft targets are averaged, optionally weighted.
 
@@ -376,13 +402,7 @@ class EnsembleTeacher(Teacher):
         self.members = [as_teacher(t) for t in teachers]
         if len(self.members) < 2:
             raise EdgeDistillError("ensemble: give two or more teachers")
-        weights = [1.0] * len(self.members) if weights is None else [float(w) for w in weights]
-        if len(weights) != len(self.members):
-            raise EdgeDistillError(
-                f"teacher weights: {len(weights)} weights for {len(self.members)} teachers")
-        if any(not np.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
-            raise EdgeDistillError(f"teacher weights: must be finite, >= 0, not all 0: {weights}")
-        self.weights = [w / sum(weights) for w in weights]
+        self.weights = ensemble_weights(weights, len(self.members))
         shapes = {tuple(m.output_shape[1:]) for m in self.members}
         if len(shapes) != 1:
             raise EdgeDistillError(

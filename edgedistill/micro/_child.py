@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgedistill.errors import EdgeDistillError
+from edgedistill._fileio import save_log, temporary_dir
+from edgedistill.errors import EdgeDistillError, InternalError
 from edgedistill.tflite_file import TFLiteModel, parse_tflite, read_tflite
 
 # The slowest MLPerf Tiny model needs well under a second per child; a child
@@ -80,14 +81,30 @@ class ChildResult:
     crashed_at: int | None                        # arena being tried when the child died
     returncode: int
     messages: str                                 # tflite-micro's own output
+    litert_error: str | None = None               # why LiteRT could not run the model
+
+    def failure(self, where: str, doing: str) -> EdgeDistillError:
+        """The error to raise for a child that did not finish its task.
+
+        A Python traceback in the child is a fault of ours: it goes to a log
+        file that the message names. Anything else (a crash or a refusal of
+        tflite-micro) is about the model.
+        """
+        if "Traceback (most recent call last)" in self.messages:
+            log = save_log("micro-child", self.messages)
+            return InternalError(
+                f"{where}: the tflite-micro child failed while {doing} (exit code "
+                f"{self.returncode}); its traceback is in {log}; please report it")
+        detail = tflm_message(self.messages) or f"exit code {self.returncode}"
+        return EdgeDistillError(f"{where}: TFLM failed while {doing}: {detail}")
 
 
 class Workdir:
     """A temporary directory holding the model and inputs the children read."""
 
     def __init__(self, data: bytes, inputs: Sequence[np.ndarray]):
-        self._tmp = tempfile.TemporaryDirectory(prefix="edgedistill-micro-")
-        self.path = Path(self._tmp.name)
+        self._cleanup = contextlib.ExitStack()
+        self.path = self._cleanup.enter_context(temporary_dir("edgedistill-micro"))
         self.model = self.path / "model.tflite"
         self.model.write_bytes(data)
         self.inputs = self.path / "inputs.npz"
@@ -98,7 +115,7 @@ class Workdir:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._tmp.cleanup()
+        self._cleanup.close()
 
     def run(self, task: str, **fields) -> ChildResult:
         """Runs one child task; a crash of the child is reported, never raised."""
@@ -120,15 +137,18 @@ class Workdir:
             raise EdgeDistillError(
                 f"tflite-micro did not finish a {task} within {CHILD_TIMEOUT_S} s; "
                 "the model is too large for a microcontroller bundle") from None
-        attempts, pending = [], None
+        attempts, pending, litert_error = [], None, None
         for line in log.read_text().splitlines() if log.exists() else []:
             entry = json.loads(line)
             if "try" in entry:
                 pending = entry["try"]
+            elif "litert_error" in entry:
+                litert_error = entry["litert_error"]
             else:
                 attempts.append((entry["arena"], entry["ok"], entry["error"]))
                 pending = None
-        return ChildResult(tuple(attempts), pending, proc.returncode, proc.stdout + proc.stderr)
+        return ChildResult(tuple(attempts), pending, proc.returncode, proc.stdout + proc.stderr,
+                           litert_error)
 
 
 def tflm_message(messages: str) -> str:

@@ -12,7 +12,8 @@ Tasks:
         (works, or null when none is known yet).
     probe: each size in ``arenas``.
     run: invoke at ``arenas[0]``, save the outputs of TFLM and of LiteRT
-        (reference and default kernels) to the ``outputs`` .npz file.
+        (reference and default kernels) to the ``outputs`` .npz file, or log
+        ``{"litert_error": ...}`` when LiteRT cannot run the model.
 """
 
 from __future__ import annotations
@@ -81,12 +82,17 @@ def main(argv: list[str]) -> int:
             interpreter = _attempt(log, model, request["arenas"][0], inputs)
             if interpreter is None:
                 return 0
-            reference = _litert_outputs(model, inputs, "BUILTIN_REF")
+            try:
+                reference = _litert_outputs(model, inputs, "BUILTIN_REF")
+                optimized = _litert_outputs(model, inputs, "AUTO")
+            except (RuntimeError, ValueError) as e:  # LiteRT refuses what TFLM accepted
+                log.write(json.dumps({"litert_error": str(e)}) + "\n")
+                return 0
             np.savez(
                 request["outputs"],
                 **{f"tflm{i}": interpreter.get_output(i) for i in range(len(reference))},
                 **{f"ref{i}": y for i, y in enumerate(reference)},
-                **{f"opt{i}": y for i, y in enumerate(_litert_outputs(model, inputs, "AUTO"))},
+                **{f"opt{i}": y for i, y in enumerate(optimized)},
             )
     return 0
 

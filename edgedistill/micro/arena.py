@@ -134,9 +134,7 @@ def _search(work: Workdir, where: str, lo: int = 0,
                 lo, last_error = max(lo, arena), tflm_message(result.messages) or error
         if result.crashed_at is None:
             if result.returncode != 0:
-                raise EdgeDistillError(
-                    f"{where}: the tflite-micro child failed: "
-                    f"{tflm_message(result.messages) or 'exit code ' + str(result.returncode)}")
+                raise result.failure(where, "searching the arena size")
             break
         probes += 1
         crashes += 1

@@ -9,7 +9,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from string import Template
 
-from edgedistill._fileio import check_output_dir, output_dir
+from edgedistill._fileio import check_output_dir, json_text, output_dir
 from edgedistill.errors import EdgeDistillError
 from edgedistill.micro._child import load_model
 from edgedistill.micro._ops import resolver_methods
@@ -23,6 +23,8 @@ from edgedistill.micro.carray import model_data_cc, model_data_h
 from edgedistill.micro.check import RunCheck, check_run
 from edgedistill.tflite_file import Tensor, TFLiteModel
 
+# No microcontroller has 2 GiB of SRAM; a larger arena is a damaged manifest.
+MAX_ARENA_BYTES = 2**31 - 1
 FILES = ("model_data.cc", "model_data.h", "op_resolver.h", "model_settings.h",
          "manifest.json", "README.md")
 # The union of the TfLitePtrUnion members a C++ application reads per dtype.
@@ -186,7 +188,7 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
             measured_bytes=arena.measured_bytes, margin_bytes=arena.margin_bytes,
             recommended_bytes=arena.recommended_bytes, num_inputs=len(model.inputs),
             num_outputs=len(model.outputs), tensor_constants=_settings_constants(model)),
-        "manifest.json": json.dumps(manifest, indent=2) + "\n",
+        "manifest.json": json_text(manifest),
         "README.md": _readme(model, name, ops, arena, check, version),
     }
     with output_dir(out_dir, force) as tmp:
@@ -210,16 +212,23 @@ def bundle_arena_bytes(bundle_dir, model_sha256: str) -> int:
     """
     manifest = Path(bundle_dir) / "manifest.json"
     try:
-        data = json.loads(manifest.read_text())
-        arena, sha = int(data["arena"]["recommended_bytes"]), data["model"]["sha256"]
+        data = json.loads(manifest.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EdgeDistillError(
             f"{manifest}: no such file; --bundle takes a TFLite Micro bundle directory"
         ) from None
-    except (ValueError, KeyError, TypeError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
         raise EdgeDistillError(
-            f"{manifest}: holds no arena.recommended_bytes; write the bundle again"
-        ) from None
+            f"{manifest}: not a readable JSON manifest ({type(e).__name__}); write the bundle "
+            "again") from None
+    arena = data.get("arena") if isinstance(data, dict) else None
+    arena = arena.get("recommended_bytes") if isinstance(arena, dict) else None
+    model = data.get("model") if isinstance(data, dict) else None
+    sha = model.get("sha256") if isinstance(model, dict) else None
+    if type(arena) is not int or not 0 < arena <= MAX_ARENA_BYTES or not isinstance(sha, str):
+        raise EdgeDistillError(
+            f"{manifest}: needs arena.recommended_bytes, a whole number of bytes from 1 to "
+            f"{MAX_ARENA_BYTES:,}, and model.sha256 (got {arena!r:.40}); write the bundle again")
     if sha != model_sha256:
         raise EdgeDistillError(
             f"{manifest}: the bundle was made for another model (sha256 {sha[:12]}…); "

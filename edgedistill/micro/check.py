@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edgedistill.errors import EdgeDistillError
-from edgedistill.micro._child import Workdir, load_model, sample_inputs, tflm_message
+from edgedistill.errors import EdgeDistillError, one_line
+from edgedistill.micro._child import Workdir, load_model, sample_inputs
 
 INT_TOLERANCE_LSB = 1
 FLOAT_RELATIVE_TOLERANCE = 1e-4
@@ -48,7 +48,23 @@ class RunCheck:
             # An output whose shape differs between the runtimes has no finite difference.
             d[key] = [x if math.isfinite(x) else None for x in d[key]]
         d["reference"] = "ai_edge_litert Interpreter, OpResolverType.BUILTIN_REF"
+        d["disagreement"] = self.disagreement()
         return d
+
+    def disagreement(self) -> str:
+        """What differs between TFLM and LiteRT, in words; empty when the check passed.
+
+        Example:
+            >>> RunCheck(6000, "given", (3.0,), (1.0,), (3.0,), False).disagreement()
+            'output 0 differs by 3 (tolerance 1)'
+        """
+        found = []
+        for i, (diff, tolerance) in enumerate(zip(self.max_diffs, self.tolerances, strict=True)):
+            if not (math.isfinite(diff) and math.isfinite(tolerance)):
+                found.append(f"output {i} differs in shape or is not finite")
+            elif diff > tolerance:
+                found.append(f"output {i} differs by {diff:g} (tolerance {tolerance:g})")
+        return "; ".join(found)
 
 
 def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -89,10 +105,12 @@ def check_run(model, arena_bytes: int, *, sample_input=None, seed: int = 0) -> R
     with Workdir(data, inputs) as work:
         outputs = work.path / "outputs.npz"
         result = work.run("run", arenas=[int(arena_bytes)], outputs=str(outputs))
-        if not (result.attempts and result.attempts[0][1]) or result.returncode != 0:
+        if result.litert_error is not None:
             raise EdgeDistillError(
-                f"{parsed.path}: TFLM failed to run the model with a {arena_bytes}-byte arena: "
-                f"{tflm_message(result.messages) or 'exit code ' + str(result.returncode)}")
+                f"{parsed.path}: LiteRT, which TFLM's outputs are checked against, cannot run "
+                f"the model: {one_line(result.litert_error)}")
+        if not (result.attempts and result.attempts[0][1]) or result.returncode != 0:
+            raise result.failure(parsed.path, f"running the model with a {arena_bytes}-byte arena")
         with np.load(outputs) as npz:
             n = sum(1 for k in npz.files if k.startswith("ref"))
             tflm = [npz[f"tflm{i}"] for i in range(n)]

@@ -6,13 +6,12 @@ GMAC, latency in ms. Large models show only their top operators by MACs.
 
 from __future__ import annotations
 
-import json
-
 from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from edgedistill._fileio import json_text
 from edgedistill.profile import ProfileReport
 from edgedistill.units import fmt_bytes, fmt_macs, fmt_ms
 
@@ -20,14 +19,14 @@ MAX_OPS_SHOWN = 30
 
 
 def to_json(report: ProfileReport) -> str:
-    """The report as indented JSON (``report.to_dict()``).
+    """The report as indented JSON (``report.to_dict()``), ending in a newline.
 
     Example:
         >>> import json
         >>> json.loads(to_json(report))["totals"]["macs"]  # doctest: +SKIP
         2656768
     """
-    return json.dumps(report.to_dict(), indent=2)
+    return json_text(report.to_dict())
 
 
 def _ram_note(report: ProfileReport) -> str:

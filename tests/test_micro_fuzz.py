@@ -1,0 +1,63 @@
+"""Mutated MLPerf Tiny models through ``edgedistill micro``: refused, or a bundle that holds up.
+
+Each mutant runs the real command in a child process with a time limit, so
+the TFLM interpreter, the arena search and the LiteRT check all meet it.
+"""
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+from conftest import mlperf_model
+from tflite_mutants import mutate
+
+from edgedistill.micro.bundle import FILES
+
+SECONDS_PER_MUTANT = 120
+
+
+def _strict_json(text):
+    def refuse(constant):
+        raise ValueError(f"{constant} in JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def _outcome(mutant, out):
+    child = subprocess.run(
+        [sys.executable, "-m", "edgedistill.cli", "micro", str(mutant), "--out", str(out)],
+        capture_output=True, text=True, timeout=SECONDS_PER_MUTANT)
+    errors = child.stderr.strip().splitlines()
+    assert "Traceback" not in child.stderr + child.stdout, child.stderr
+    if child.returncode == 2:
+        assert len(errors) == 1 and errors[0].startswith("Error: "), child.stderr
+        assert not out.exists()
+        assert list(out.parent.glob(f".{out.name}.*")) == []
+        return "refused"
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    manifest = _strict_json((out / "manifest.json").read_text())
+    arena = manifest["arena"]
+    assert 0 < arena["measured_bytes"] <= arena["recommended_bytes"] < 2**31
+    if child.returncode == 1:  # written, but its own check failed: it says so
+        assert len(errors) == 1 and "TFLM and LiteRT disagree" in errors[0], child.stderr
+        assert not manifest["check"]["passed"] and manifest["check"]["disagreement"]
+        return "disagrees"
+    assert child.returncode == 0, child.stderr
+    assert manifest["check"]["passed"]
+    return "bundled"
+
+
+# 50 mutants of two int8 models; every outcome must be one of three.
+@pytest.mark.parametrize(("name", "seed"), [("kws_ref_model.tflite", 11),
+                                            ("ad01_int8.tflite", 12)])
+def test_micro_mutants_are_refused_or_bundled_and_checked(tmp_path, name, seed):
+    source = mlperf_model(name).read_bytes()
+    rng = random.Random(seed)
+    outcomes = []
+    for i in range(25):
+        mutant = tmp_path / f"mutant{i}.tflite"
+        mutant.write_bytes(mutate(source, rng))
+        outcomes.append(_outcome(mutant, tmp_path / f"out{i}"))
+    assert set(outcomes) <= {"refused", "bundled", "disagrees"}
+    assert outcomes.count("refused") >= 3 and outcomes.count("bundled") >= 3, outcomes

@@ -211,18 +211,29 @@ def _examples(ds, what: str):
 
 
 def _scan(ds, what: str) -> tuple[int, int, int]:
-    """Examples, smallest and largest label, in one pass; a damaged split is an error."""
+    """Examples, smallest and largest label, in one pass; a damaged split is an error.
+
+    The same pass finds the first example whose input holds NaN or infinity.
+    """
     from edgedistill._tf import tensorflow
 
     tf = tensorflow()
     big = tf.constant(np.iinfo(np.int64).max, tf.int64)
+
+    def step(state, example):
+        count, low, high, first_bad = state
+        x, y = example
+        finite = tf.reduce_all(tf.math.is_finite(x))
+        return (count + 1, tf.minimum(low, y), tf.maximum(high, y),
+                tf.where(finite, first_bad, tf.minimum(first_bad, count)))
+
     try:
-        count, low, high = ds.reduce(
-            (tf.constant(0, tf.int64), big, -big),
-            lambda state, example: (state[0] + 1, tf.minimum(state[1], example[1]),
-                                    tf.maximum(state[2], example[1])))
+        count, low, high, first_bad = ds.reduce((tf.constant(0, tf.int64), big, -big, big), step)
     except tf.errors.OpError as error:
         raise EdgeDistillError(f"{what}: cannot be read: {_first_line(error)}") from None
+    if int(first_bad) < int(count):
+        raise EdgeDistillError(f"{what}: example {int(first_bad)} holds NaN or infinity; clean "
+                               "or rescale the data")
     return int(count), int(low), int(high)
 
 

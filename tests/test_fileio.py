@@ -4,6 +4,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 
@@ -169,3 +171,25 @@ def test_write_text_atomic_never_overwrites_silently(tmp_path):
     write_text_atomic(path, "two", force=True)
     assert path.read_text() == "two"
     assert [p.name for p in tmp_path.iterdir()] == ["a.md"]
+
+
+def test_kill_9_during_the_arena_search_leaves_nothing_after_the_next_search(tmp_path,
+                                                                           monkeypatch):
+    from conftest import mlperf_model
+
+    from edgedistill.micro.arena import try_arena
+
+    model = mlperf_model("kws_ref_model.tflite")
+    search = f"from edgedistill.micro import measure_arena; measure_arena({str(model)!r})"
+    child = subprocess.Popen([sys.executable, "-c", search], env={**os.environ,
+                                                                  "TMPDIR": str(tmp_path)})
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".edgedistill-micro.*.partial/model.tflite")):
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert len(list(tmp_path.iterdir())) == 1
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert try_arena(model, 64 * 1024).ok
+    assert list(tmp_path.iterdir()) == []

@@ -153,6 +153,9 @@ def test_damaged_tfrecord_directories_are_one_line_errors(tmp_path, case, messag
      "y integer labels"),
     (tf.data.Dataset.from_tensor_slices((np.zeros((3, 2)), np.zeros((3, 2), np.int64))).batch(2),
      "one integer label per example"),
+    (tf.data.Dataset.from_tensor_slices((np.array([[0, 1], [2, np.nan], [np.inf, 0]]),
+                                         np.zeros(3, np.int64))),
+     "train: example 1 holds NaN or infinity"),
 ])
 def test_bad_pipelines_are_clean_errors(train, message):
     val = tf.data.Dataset.from_tensor_slices((np.zeros((3, 2), np.float32), np.zeros(3, np.int64)))

@@ -6,6 +6,8 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from edgedistill import zoo
 from edgedistill._tf import keras, tfmot
 from edgedistill.errors import EdgeDistillError
@@ -43,6 +45,10 @@ def load_keras_model(path: str | os.PathLike):
         ) from None
     if not isinstance(model, k.Model):
         raise EdgeDistillError(f"{path}: holds a {type(model).__name__}, not a tf_keras Model")
+    for weight in model.weights:
+        if not np.isfinite(weight.numpy()).all():
+            raise EdgeDistillError(f"{path}: weight {weight.name!r} holds NaN or infinity; the "
+                                   "file is damaged or the model diverged in training")
     return model
 
 

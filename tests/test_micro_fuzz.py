@@ -61,3 +61,31 @@ def test_micro_mutants_are_refused_or_bundled_and_checked(tmp_path, name, seed):
         outcomes.append(_outcome(mutant, tmp_path / f"out{i}"))
     assert set(outcomes) <= {"refused", "bundled", "disagrees"}
     assert outcomes.count("refused") >= 3 and outcomes.count("bundled") >= 3, outcomes
+
+
+def test_mutated_manifests_are_refused_or_give_a_sane_arena(tmp_path):
+    from edgedistill.errors import EdgeDistillError
+    from edgedistill.micro.bundle import MAX_ARENA_BYTES, bundle_arena_bytes
+
+    sha = "ab" * 32
+    manifest = json.dumps({"model": {"file": "m.tflite", "sha256": sha, "bytes": 1000},
+                           "arena": {"measured_bytes": 1e3, "margin_bytes": 200,
+                                     "recommended_bytes": 1200}}, indent=2).encode()
+    rng = random.Random(5)
+    outcomes = {"refused": 0, "read": 0}
+    for i in range(500):
+        if i % 2:
+            mutant = mutate(manifest, rng)
+        else:  # one edit that keeps it text: numbers grow, signs flip, strings break
+            mutant = bytearray(manifest)
+            mutant[rng.randrange(len(mutant))] = ord(rng.choice('0123456789-.e"{}[],: '))
+        (tmp_path / "manifest.json").write_bytes(bytes(mutant))
+        try:
+            arena = bundle_arena_bytes(tmp_path, sha)
+        except EdgeDistillError as e:
+            assert "\n" not in str(e) and "manifest.json" in str(e)
+            outcomes["refused"] += 1
+        else:
+            assert type(arena) is int and 0 < arena <= MAX_ARENA_BYTES
+            outcomes["read"] += 1
+    assert outcomes["refused"] > 50 and outcomes["read"] > 50, outcomes

@@ -52,11 +52,12 @@ def _temporary_name(path: Path, kind: str) -> Path:
 
 
 def _process_alive(pid: int) -> bool:
+    """True unless ``pid`` is certainly gone (another user's process counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError):  # not ours, or no process could have this pid
         return True
     return True
 
@@ -77,10 +78,12 @@ def recover(path: str | os.PathLike) -> None:
     Leftovers of live processes (a run going on beside this one) are kept.
     """
     path = Path(path)
-    if not path.parent.is_dir():
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:  # no such folder, or not ours to list: nothing we left there
         return
     leftovers = []
-    for entry in path.parent.iterdir():
+    for entry in entries:
         match = _LEFTOVER.match(entry.name)
         if match and match["name"] == path.name and not _process_alive(int(match["pid"])):
             leftovers.append((match["kind"] != "old", entry))

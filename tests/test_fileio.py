@@ -109,7 +109,8 @@ def test_an_old_run_already_replaced_is_removed(tmp_path):
 
 def test_leftovers_of_live_processes_and_other_names_are_kept(tmp_path):
     names = [f".out.{os.getpid()}.0123abcd.partial", f".other.{_dead_pid()}.0123abcd.partial",
-             ".out.partial", ".out.notapid.0123abcd.partial"]
+             ".out.partial", ".out.notapid.0123abcd.partial",
+             f".out.{10**30}.0123abcd.partial"]
     for name in names:
         (tmp_path / name).mkdir()
     recover(tmp_path / "out")

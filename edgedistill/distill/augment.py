@@ -26,24 +26,6 @@ from edgedistill import specs
 from edgedistill._tf import tensorflow
 from edgedistill.errors import EdgeDistillError
 
-_REGISTRY: dict[str, type[Augmentation]] = {}
-
-
-def register(name: str):
-    """Class decorator: makes an augmentation known to :func:`get` by ``name`` and class name."""
-
-    def decorate(cls):
-        cls.registered_name = name
-        _REGISTRY[name] = cls
-        _REGISTRY[cls.__name__] = cls
-        return cls
-
-    return decorate
-
-
-def names() -> list[str]:
-    return sorted(name for name, cls in _REGISTRY.items() if name == cls.registered_name)
-
 
 class Augmentation:
     """Base class: ``augmentation(x, y, seed)`` returns the augmented ``(x, y)`` batch.
@@ -86,6 +68,11 @@ def _seeds(seed, n: int):
     """``n`` independent stateless seeds from one."""
     tf = tensorflow()
     return tf.unstack(tf.random.experimental.stateless_split(seed, n), num=n)
+
+
+_AUGMENTATIONS = specs.Registry("augmentation", Augmentation, option="augment")
+register = _AUGMENTATIONS.register
+names = _AUGMENTATIONS.names
 
 
 @register("shift")
@@ -202,25 +189,11 @@ class Mixup(Augmentation):
 
 def get(identifier) -> Augmentation:
     """Returns an augmentation from an instance, a name, a ``"name:key=value"`` spec or a dict."""
-    if isinstance(identifier, Augmentation):
-        return identifier
-    if isinstance(identifier, str):
-        identifier = specs.parse(identifier, "augment")
-    if isinstance(identifier, dict) and "class_name" in identifier:
-        cls = _REGISTRY.get(identifier["class_name"])
-        if cls is None:
-            raise EdgeDistillError(
-                f"{identifier['class_name']}: unknown augmentation; known: {', '.join(names())}"
-            )
-        config = identifier.get("config") or {}
-        if not isinstance(config, dict):
-            raise EdgeDistillError(f"{identifier['class_name']}: config must be a mapping")
-        return cls.from_config(config)
-    raise EdgeDistillError(f"cannot interpret {identifier!r:.80} as an augmentation")
+    return _AUGMENTATIONS.get(identifier)
 
 
 def serialize(augmentation: Augmentation) -> dict:
-    return {"class_name": type(augmentation).__name__, "config": augmentation.get_config()}
+    return _AUGMENTATIONS.serialize(augmentation)
 
 
 def training_batches(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int,

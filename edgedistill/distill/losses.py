@@ -25,28 +25,9 @@ from edgedistill import specs
 from edgedistill._tf import tensorflow
 from edgedistill.errors import EdgeDistillError
 
-_REGISTRY: dict[str, type[DistillationLoss]] = {}
-
 # The temperature of logits_distillation unless told: chosen by measurement
 # (benchmarks/distill.py), as are distill()'s alpha and epochs.
 DEFAULT_TEMPERATURE = 2.0
-
-
-def register(name: str):
-    """Class decorator: makes a loss known to :func:`get` by ``name`` and class name."""
-
-    def decorate(cls):
-        cls.registered_name = name
-        _REGISTRY[name] = cls
-        _REGISTRY[cls.__name__] = cls
-        return cls
-
-    return decorate
-
-
-def names() -> list[str]:
-    """The registered snake_case loss names."""
-    return sorted(name for name, cls in _REGISTRY.items() if name == cls.registered_name)
 
 
 class DistillationLoss:
@@ -110,6 +91,11 @@ def _positive(name: str, value: float) -> float:
     if not (math.isfinite(value) and value > 0):
         raise EdgeDistillError(f"{name}: must be a finite number above 0, got {value}")
     return value
+
+
+_LOSSES = specs.Registry("distillation loss", DistillationLoss, option="loss")
+register = _LOSSES.register
+names = _LOSSES.names
 
 
 @register("logits_distillation")
@@ -348,23 +334,9 @@ def get(identifier) -> DistillationLoss:
     Raises:
         EdgeDistillError: an unknown name or a config the loss does not take.
     """
-    if isinstance(identifier, DistillationLoss):
-        return identifier
-    if isinstance(identifier, str):
-        identifier = specs.parse(identifier, "loss")
-    if isinstance(identifier, dict) and "class_name" in identifier:
-        cls = _REGISTRY.get(identifier["class_name"])
-        if cls is None:
-            known = ", ".join(names())
-            raise EdgeDistillError(
-                f"{identifier['class_name']}: unknown distillation loss; known: {known}")
-        config = identifier.get("config") or {}
-        if not isinstance(config, dict):
-            raise EdgeDistillError(f"{identifier['class_name']}: config must be a mapping")
-        return cls.from_config(config)
-    raise EdgeDistillError(f"cannot interpret {identifier!r:.80} as a distillation loss")
+    return _LOSSES.get(identifier)
 
 
 def serialize(loss: DistillationLoss) -> dict:
     """``{"class_name": ..., "config": ...}``, the form :func:`get` reads back."""
-    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    return _LOSSES.serialize(loss)

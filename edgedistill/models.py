@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgedistill import zoo
-from edgedistill._tf import keras, tfmot
+from edgedistill._tf import keras
 from edgedistill.errors import EdgeDistillError
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -33,9 +33,11 @@ def load_keras_model(path: str | os.PathLike):
         )
     if path.suffix.lower() not in KERAS_SUFFIXES:
         raise EdgeDistillError(f"{path}: not a Keras model file; expected .keras or .h5")
+    from edgedistill.compress.qat import quantize_scope
+
     k = keras()
     try:
-        with tfmot().quantization.keras.quantize_scope():
+        with quantize_scope():
             model = k.models.load_model(path, compile=False)
     except Exception as e:  # Keras raises many types for a corrupt or foreign file.
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__

@@ -4,6 +4,10 @@
 the distiller trains the weights the int8 converter will see. The TFLite
 converter reads the learned ranges straight from the wrapped model.
 
+tfmot's default 8-bit scheme has no entry for Conv1D;
+:class:`Conv1DQuantizeConfig` supplies one, so 1-D convolutional students
+(audio, sensor data) train quantization-aware too.
+
 Example:
     >>> qat_student = quantize_student(student)
     >>> Distiller(teacher=teacher, student=qat_student).compile(...)
@@ -11,14 +15,57 @@ Example:
 
 from __future__ import annotations
 
-from edgedistill._tf import tfmot
+from edgedistill._tf import keras, tfmot
 from edgedistill.errors import EdgeDistillError
 
+_keras = keras()
+_quantization = tfmot().quantization.keras
 _QAT_LAYERS = ("QuantizeLayer", "QuantizeWrapper", "QuantizeWrapperV2")
 
 
+def _default_8bit_config():
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_registry,
+    )
+
+    return default_8bit_quantize_registry.Default8BitQuantizeConfig
+
+
+class Conv1DQuantizeConfig(_default_8bit_config()):
+    """tfmot's 8-bit scheme for Conv1D: weights per tensor, activations as for Conv2D.
+
+    Weights are quantized per tensor, not per output channel as tfmot does for
+    Conv2D: tfmot's per-channel quantizer handles rank-2 and rank-4 kernels
+    only, and a Conv1D kernel viewed as rank 4 fails in the TFLite converter
+    ("'tfl.transpose' op has mismatched quantized axes"). The converter turns
+    the layer into EXPAND_DIMS, CONV_2D and RESHAPE, all int8.
+    """
+
+    def __init__(self):
+        super().__init__(["kernel"], ["activation"], False)
+        self.weight_quantizer = _quantization.quantizers.LastValueQuantizer(
+            num_bits=8, per_axis=False, symmetric=True, narrow_range=True)
+
+    def get_config(self) -> dict:
+        return {}
+
+
+CUSTOM_OBJECTS = {"Conv1DQuantizeConfig": Conv1DQuantizeConfig}
+
+
+def quantize_scope():
+    """tfmot's ``quantize_scope`` with this module's QuantizeConfigs: to load QAT models."""
+    return _quantization.quantize_scope(CUSTOM_OBJECTS)
+
+
+def _annotate_conv1d(layer):
+    if type(layer) is _keras.layers.Conv1D:
+        return _quantization.quantize_annotate_layer(layer, Conv1DQuantizeConfig())
+    return layer
+
+
 def quantize_student(model):
-    """Returns a QAT copy of ``model`` (tfmot ``quantize_model``; weights kept).
+    """Returns a QAT copy of ``model`` (tfmot annotate and apply; weights kept).
 
     A model that already carries QAT wrappers is returned as it is.
 
@@ -28,13 +75,19 @@ def quantize_student(model):
     if is_quantize_wrapped(model):
         return model
     try:
-        return tfmot().quantization.keras.quantize_model(model)
+        annotated = model
+        if any(type(layer) is _keras.layers.Conv1D for layer in model.layers):
+            annotated = _keras.models.clone_model(model, clone_function=_annotate_conv1d)
+            annotated.set_weights(model.get_weights())
+        with quantize_scope():
+            return _quantization.quantize_apply(
+                _quantization.quantize_annotate_model(annotated))
     except (ValueError, RuntimeError, TypeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise EdgeDistillError(
             f"student {model.name}: quantization-aware training cannot wrap it ({first}); "
-            "use layers tfmot supports (Conv2D, DepthwiseConv2D, Dense, pooling, ReLU) "
-            "or drop --qat"
+            "use layers tfmot supports (Conv1D, Conv2D, DepthwiseConv2D, Dense, pooling, "
+            "ReLU) or drop --qat"
         ) from None
 
 

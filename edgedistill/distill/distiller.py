@@ -26,7 +26,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from edgedistill._tf import keras, tensorflow, tfmot
+from edgedistill._tf import keras, tensorflow
+from edgedistill.compress.qat import quantize_scope
 from edgedistill.distill import adversarial
 from edgedistill.distill import losses as losses_lib
 from edgedistill.distill.labels import hard_label_crossentropy
@@ -282,7 +283,7 @@ class Distiller(_keras.Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        with tfmot().quantization.keras.quantize_scope():
+        with quantize_scope():
             for key in ("teacher", "student"):
                 config[key] = _keras.saving.deserialize_keras_object(
                     config[key], custom_objects=custom_objects

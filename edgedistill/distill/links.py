@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from edgedistill._tf import keras, tfmot
+from edgedistill._tf import keras
+from edgedistill.compress.qat import quantize_scope
 from edgedistill.data import Dataset
 from edgedistill.distill import augment as augment_lib
 from edgedistill.distill.adversarial import Adversary, adversarial_accuracy
@@ -188,7 +189,7 @@ def robust_accuracy(model, data: Dataset | StreamData, adversary: Adversary, see
 
 def clone_with(model, weights):
     """A fresh copy of ``model``'s architecture holding ``weights``."""
-    with tfmot().quantization.keras.quantize_scope():
+    with quantize_scope():
         clone = keras().models.clone_model(model)
     clone.set_weights(weights)
     return clone

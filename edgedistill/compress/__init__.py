@@ -1,5 +1,24 @@
-"""Compression that runs inside the distillation loop: quantization-aware training."""
+"""Compression that runs inside the distillation loop: quantization-aware training, pruning."""
 
+from edgedistill.compress.pruning import (
+    LayerSparsity,
+    Pruning,
+    is_prune_wrapped,
+    prune_student,
+    pruning_callbacks,
+    sparsity_report,
+    strip_student,
+)
 from edgedistill.compress.qat import is_quantize_wrapped, quantize_student
 
-__all__ = ["is_quantize_wrapped", "quantize_student"]
+__all__ = [
+    "LayerSparsity",
+    "Pruning",
+    "is_prune_wrapped",
+    "is_quantize_wrapped",
+    "prune_student",
+    "pruning_callbacks",
+    "quantize_student",
+    "sparsity_report",
+    "strip_student",
+]

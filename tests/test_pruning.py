@@ -1,0 +1,112 @@
+"""Magnitude pruning with tfmot: every pattern reaches its sparsity, and the zeros reach int8."""
+
+import numpy as np
+import pytest
+
+from edgedistill._tf import keras
+from edgedistill.compress.pruning import (
+    Pruning,
+    is_prune_wrapped,
+    prune_student,
+    pruning_callbacks,
+    sparsity_report,
+    strip_student,
+)
+from edgedistill.convert import convert
+from edgedistill.data import load_dataset
+from edgedistill.errors import EdgeDistillError
+from edgedistill.zoo import build
+
+k = keras()
+EPOCHS = 4
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def _pruned(digits, pruning):
+    model = build("student-cnn", (8, 8, 1), 10)
+    steps = EPOCHS * int(np.ceil(len(digits.x_train) / 64))
+    wrapped = prune_student(model, pruning, total_steps=steps)
+    wrapped.compile("adam", k.losses.SparseCategoricalCrossentropy(from_logits=True))
+    wrapped.fit(digits.x_train, digits.y_train, batch_size=64, epochs=EPOCHS, verbose=0,
+                callbacks=pruning_callbacks())
+    return strip_student(wrapped)
+
+
+def _sparsities(model):
+    return {r.layer: r.sparsity for r in sparsity_report(model)}
+
+
+@pytest.mark.parametrize(("pruning", "expected"), [
+    (Pruning(0.5), {"block1": 0.5, "block2": 0.5, "logits": 0.5}),
+    (Pruning(0.75, schedule="constant"), {"block1": 0.75, "block2": 0.75, "logits": 0.75}),
+    # The first convolution sees one input channel: no 2:4 pattern fits it.
+    (Pruning(m_by_n=(2, 4)), {"block1": 0.0, "block2": 0.5, "logits": 0.5}),
+    (Pruning(0.5, block=(4, 2)), {"block1": 0.0, "block2": 0.0, "logits": 0.5}),
+    (Pruning(layers={"block2": 0.8}), {"block1": 0.0, "block2": 0.8, "logits": 0.0}),
+], ids=["polynomial", "constant", "2:4", "block", "per-layer"])
+def test_each_pattern_reaches_its_sparsity(digits, pruning, expected):
+    stripped = _pruned(digits, pruning)
+    assert not is_prune_wrapped(stripped)
+    for layer, sparsity in _sparsities(stripped).items():
+        assert sparsity == pytest.approx(expected[layer], abs=0.01), (layer, sparsity)
+
+
+def test_two_of_four_means_two_zeros_in_every_group_of_four(digits):
+    stripped = _pruned(digits, Pruning(m_by_n=(2, 4)))
+    kernel = np.asarray(stripped.get_layer("logits").kernel)  # (inputs, outputs)
+    groups = kernel.T.reshape(kernel.shape[1], -1, 4)
+    assert ((groups == 0).sum(-1) >= 2).all()
+
+
+def test_wrapping_keeps_the_weights():
+    model = build("student-cnn", (8, 8, 1), 10)
+    x = np.random.default_rng(0).random((4, 8, 8, 1)).astype(np.float32)
+    wrapped = prune_student(model, Pruning(0.5), total_steps=100)
+    assert is_prune_wrapped(wrapped) and not is_prune_wrapped(model)
+    np.testing.assert_allclose(strip_student(wrapped)(x), model(x), rtol=1e-6)
+
+
+def test_the_zeros_survive_int8_conversion(digits, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    stripped = _pruned(digits, Pruning(0.5))
+    stripped.save(tmp_path / "pruned.h5")
+    result = convert(tmp_path / "pruned.h5", digits, tmp_path / "int8", micro=False)
+    interpreter = Interpreter(model_path=result.tflite_path)
+    interpreter.allocate_tensors()
+    kernels = [d for d in interpreter.get_tensor_details()
+               if d["dtype"] == np.int8 and len(d["shape"]) in (2, 4) and d["shape"][0] > 1
+               and d["name"].startswith(("student_cnn/logits", "student_cnn/block2"))]
+    assert len(kernels) == 2, [d["name"] for d in kernels]
+    for detail in kernels:
+        assert np.mean(interpreter.get_tensor(detail["index"]) == 0) >= 0.49, detail["name"]
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    (dict(sparsity=1.5), "sparsity must lie in (0, 1)"),
+    (dict(sparsity=float("nan")), "sparsity must lie in (0, 1)"),
+    (dict(m_by_n=(4, 2)), "need 0 < m < n"),
+    (dict(m_by_n=(2, 4), block=(2, 2)), "m_by_n or block, not both"),
+    (dict(schedule="cubic"), "'cubic' unknown"),
+    (dict(begin=0.7, end=0.5), "0 <= begin < end <= 1"),
+    (dict(frequency=0), "frequency"),
+    (dict(layers={"block1": 2.0}), "pruning block1: sparsity"),
+])
+def test_bad_settings_are_one_line_errors(settings, message):
+    with pytest.raises(EdgeDistillError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Pruning(**settings)
+
+
+@pytest.mark.parametrize(("pruning", "message"), [
+    (Pruning(layers={"nope": 0.5}), "has no layer 'nope'"),
+    (Pruning(layers={"block1_pool": 0.5}), "'block1_pool' is a MaxPooling2D"),
+    (Pruning(m_by_n=(2, 4), layers={"block1": 0.5}), "has 1 input channels"),
+    (Pruning(block=(4, 2), layers={"block2": 0.5}), "block sparsity needs a rank-2 kernel"),
+])
+def test_layers_a_pattern_cannot_prune_are_named(pruning, message):
+    with pytest.raises(EdgeDistillError, match=message):
+        prune_student(build("student-cnn", (8, 8, 1), 10), pruning, total_steps=100)

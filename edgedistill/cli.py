@@ -217,6 +217,11 @@ def _specs(values, what):
 @_distill_options
 @click.option("--qat/--no-qat", default=False, show_default=True,
               help="Quantization-aware training (tfmot) inside the distillation loop.")
+@click.option("--prune", default=None, metavar="SPARSITY|KEY=VALUE,...",
+              help="Prune the student (and the scratch baseline) with tfmot while it is "
+                   "distilled: a sparsity such as 0.5, or settings: sparsity, "
+                   "schedule=polynomial|constant, begin and end (fractions of training), "
+                   "frequency, m_by_n=2:4, block=4x2. Not with --qat.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also train the student from scratch: same initial weights, same batches, "
                    "same budget, hard labels only.")

@@ -36,7 +36,8 @@ def distill_table(result) -> Table:
     fits += ["reference"] if "reference" in result.fits else []
     for link, fit in zip(result.chain[:-1], fits, strict=True):
         row(f"{link['role']}: {link['name']}", f"{link['params']:,}", link["accuracy"], fit=fit)
-    kind = "student (distilled" + (", QAT)" if result.qat else ")")
+    kind = "student (distilled" + (", QAT)" if result.qat else ", pruned)" if result.pruning
+                                   else ")")
     row(kind, f"{result.student_params:,}", result.student_accuracy, "student", "distill")
     if result.scratch_accuracy is not None:
         row("student (from scratch)", f"{result.student_params:,}", result.scratch_accuracy,
@@ -58,9 +59,13 @@ def distill_table(result) -> Table:
     if result.tuning:
         chosen = ", ".join(f"{k}={v:.3g}" for k, v in result.tuning["chosen"].items())
         tuned = f" · tuned ({len(result.tuning['trials'])} trials): {chosen}"
+    pruned = ""
+    if result.sparsity:
+        shown = ", ".join(f"{r['layer']} {100 * r['sparsity']:.0f}%" for r in result.sparsity)
+        pruned = f" · pruned: {shown}"
     table.caption = (
-        f"{ratio}{losses} · alpha={result.alpha:g} · augment: {augment}{attack}{tuned} · "
-        f"{result.epochs} epochs · saved in {result.out_dir}"
+        f"{ratio}{losses} · alpha={result.alpha:g} · augment: {augment}{attack}{tuned}"
+        f"{pruned} · {result.epochs} epochs · saved in {result.out_dir}"
     )
     return table
 

@@ -96,6 +96,10 @@ CASES = [
     ("teacher weights that do not match", (*DISTILL, "--teacher-weight", "1",
                                            "--teacher-weight", "2"), "2 weights for 1"),
     ("loss weight NaN", (*DISTILL, "--loss-weight", "nan"), "loss"),
+    ("pruning sparsity above 1", (*DISTILL, "--prune", "1.5"), "sparsity: must lie in (0, 1)"),
+    ("unknown pruning setting", (*DISTILL, "--prune", "sparsty=0.5"), "unknown setting"),
+    ("2:4 pruning written backwards", (*DISTILL, "--prune", "m_by_n=4:2"), "need 0 < m < n"),
+    ("pruning together with QAT", (*DISTILL, "--prune", "0.5", "--qat"), "prune with qat"),
     ("zero calibration samples", (*CONVERT, "--calibration-samples", "0"),
      "--calibration-samples"),
     # names and recipes

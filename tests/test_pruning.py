@@ -87,14 +87,14 @@ def test_the_zeros_survive_int8_conversion(digits, tmp_path):
 
 
 @pytest.mark.parametrize(("settings", "message"), [
-    (dict(sparsity=1.5), "sparsity must lie in (0, 1)"),
-    (dict(sparsity=float("nan")), "sparsity must lie in (0, 1)"),
+    (dict(sparsity=1.5), "pruning sparsity: must lie in (0, 1)"),
+    (dict(sparsity=float("nan")), "pruning sparsity: must lie in (0, 1)"),
     (dict(m_by_n=(4, 2)), "need 0 < m < n"),
     (dict(m_by_n=(2, 4), block=(2, 2)), "m_by_n or block, not both"),
     (dict(schedule="cubic"), "'cubic' unknown"),
     (dict(begin=0.7, end=0.5), "0 <= begin < end <= 1"),
     (dict(frequency=0), "frequency"),
-    (dict(layers={"block1": 2.0}), "pruning block1: sparsity"),
+    (dict(layers={"block1": 2.0}), "pruning layers: block1: must lie"),
 ])
 def test_bad_settings_are_one_line_errors(settings, message):
     with pytest.raises(EdgeDistillError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -110,3 +110,35 @@ def test_bad_settings_are_one_line_errors(settings, message):
 def test_layers_a_pattern_cannot_prune_are_named(pruning, message):
     with pytest.raises(EdgeDistillError, match=message):
         prune_student(build("student-cnn", (8, 8, 1), 10), pruning, total_steps=100)
+
+
+def test_distill_prunes_the_student_and_its_baseline(digits, tmp_path):
+    from edgedistill.distill import distill
+    from edgedistill.models import load_keras_model
+
+    teacher = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Flatten(), k.layers.Dense(10)])
+    teacher.save(tmp_path / "teacher.h5")
+    result = distill(str(tmp_path / "teacher.h5"), "student-cnn", digits, tmp_path / "run",
+                     epochs=4, prune="sparsity=0.5,end=0.5", cache_dir=tmp_path / "cache")
+    assert result.pruning["sparsity"] == 0.5
+    assert {r["layer"]: r["sparsity"] for r in result.sparsity} == pytest.approx(
+        {"block1": 0.5, "block2": 0.5, "logits": 0.5}, abs=0.01)
+    for path in (result.student_path, result.scratch_path):
+        saved = load_keras_model(path)
+        assert not is_prune_wrapped(saved)
+        assert all(r.sparsity == pytest.approx(0.5, abs=0.01) for r in sparsity_report(saved))
+    # The best epoch is one at full sparsity: the ramp ends with epoch 2 of 4.
+    assert result.fits["distill"]["best_epoch"] >= 2
+    assert result.fits["scratch"]["best_epoch"] >= 2
+    np.testing.assert_allclose(
+        result.student_accuracy,
+        np.mean(load_keras_model(result.student_path).predict(digits.x_test, verbose=0)
+                .argmax(-1) == digits.y_test))
+
+
+def test_prune_and_qat_together_are_refused_before_any_training(digits, tmp_path):
+    from edgedistill.distill import distill
+
+    with pytest.raises(EdgeDistillError, match="prune with qat"):
+        distill("teacher-mlp", "student-cnn", digits, tmp_path / "run", prune=0.5, qat=True)
+    assert not (tmp_path / "run").exists()

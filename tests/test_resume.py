@@ -137,3 +137,18 @@ def test_kill_9_mid_training_then_resume(tmp_path):
     record = json.loads((tmp_path / "run" / "distill.json").read_text())
     assert record["student_accuracy"] == whole["student_accuracy"]
     assert record["fits"]["distill"]["epochs_run"] == whole["fits"]["distill"]["epochs_run"]
+
+
+def test_a_pruned_run_resumes_to_the_uninterrupted_result(tmp_path, digits):
+    teacher = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Flatten(), k.layers.Dense(10)])
+    save_keras_model(teacher, tmp_path / "teacher.h5")
+    settings = dict(teacher=str(tmp_path / "teacher.h5"), student="student-cnn", data=digits,
+                    epochs=4, prune="sparsity=0.5,end=0.5", seed=1)
+    whole = distill(out_dir=tmp_path / "whole", **settings)
+    with pytest.raises(KeyboardInterrupt):
+        distill(out_dir=tmp_path / "run", progress=_Interrupt("distill", 2), **settings)
+    resumed = distill(out_dir=tmp_path / "run", resume=True, **settings)
+    _same_models(resumed.student_path, whole.student_path)
+    _same_models(resumed.scratch_path, whole.scratch_path)
+    assert resumed.sparsity == whole.sparsity
+    assert resumed.fits["distill"]["history"] == pytest.approx(whole.fits["distill"]["history"])

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from edgedistill import specs
 from edgedistill._tf import keras, tfmot
 from edgedistill.errors import EdgeDistillError
 
@@ -70,8 +71,9 @@ class Pruning:
             object.__setattr__(self, "block", _pair(self.block, "block"))
         if self.m_by_n is not None and self.block is not None:
             raise EdgeDistillError("pruning: give m_by_n or block, not both")
-        for name, value in {"sparsity": self.sparsity, **(self.layers or {})}.items():
-            _check_sparsity(value, name)
+        _check_sparsity(self.sparsity, "sparsity")
+        for name, value in (self.layers or {}).items():
+            _check_sparsity(value, f"layers: {name}")
         if self.schedule not in SCHEDULES:
             raise EdgeDistillError(
                 f"pruning schedule: {self.schedule!r} unknown; use one of {', '.join(SCHEDULES)}")
@@ -82,6 +84,39 @@ class Pruning:
         if not isinstance(self.frequency, int) or self.frequency < 1:
             raise EdgeDistillError(f"pruning frequency: a whole number of steps >= 1, got "
                                    f"{self.frequency!r}")
+
+    @classmethod
+    def from_spec(cls, spec) -> Pruning:
+        """A Pruning from itself, a sparsity, a ``key=value,...`` text or a mapping.
+
+        Example:
+            >>> Pruning.from_spec("sparsity=0.8,schedule=constant").sparsity
+            0.8
+            >>> Pruning.from_spec("m_by_n=2:4").sparsity
+            0.5
+        """
+        if isinstance(spec, Pruning):
+            return spec
+        if isinstance(spec, int | float) and not isinstance(spec, bool):
+            return cls(sparsity=spec)
+        if isinstance(spec, str):
+            try:
+                return cls(sparsity=float(spec))
+            except ValueError:
+                spec = specs.parse(f"prune:{spec}", "prune")["config"]
+        if not isinstance(spec, dict):
+            raise EdgeDistillError(f"prune: expected a sparsity or key=value settings, got "
+                                   f"{spec!r:.60}")
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(spec) - known)
+        if unknown:
+            raise EdgeDistillError(f"prune: unknown setting {unknown[0]!r:.40}; known: "
+                                   f"{', '.join(sorted(known))}")
+        return cls(**spec)
+
+    def settled_epoch(self, epochs: int) -> int:
+        """The first epoch (from 0) that ends with every layer at its target sparsity."""
+        return max(0, min(epochs, math.ceil(self.end * epochs)) - 1)
 
     def schedule_for(self, sparsity: float, total_steps: int):
         """The tfmot PruningSchedule that reaches ``sparsity`` within ``total_steps``."""
@@ -97,6 +132,8 @@ class Pruning:
 
 
 def _pair(value, name: str) -> tuple[int, int]:
+    if isinstance(value, str):  # "2:4" or "4x2" from a command line or recipe
+        value = value.replace("x", ":").split(":")
     try:
         first, second = (int(v) for v in value)
     except (TypeError, ValueError):
@@ -108,7 +145,8 @@ def _pair(value, name: str) -> tuple[int, int]:
 
 def _check_sparsity(value, name: str) -> None:
     if not isinstance(value, int | float) or not 0 < value < 1 or not math.isfinite(value):
-        raise EdgeDistillError(f"pruning {name}: sparsity must lie in (0, 1), got {value!r:.40}")
+        raise EdgeDistillError(f"pruning {name}: must lie in (0, 1) (the fraction of weights "
+                               f"set to zero), got {value!r:.40}")
 
 
 def _why_not_prunable(layer, pruning: Pruning) -> str | None:

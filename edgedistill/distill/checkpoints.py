@@ -191,15 +191,24 @@ class Fits:
         self.records: dict[str, dict] = {}
         self.seconds: dict[str, float] = {}
 
-    def run(self, name: str, model, file: str, train) -> dict | None:
+    def run(self, name: str, model, file: str, train, export=None) -> tuple[dict | None, object]:
         """Trains ``model`` with ``train(epoch_checkpoints)`` and saves it as ``file``.
 
+        Args:
+            export: turns the trained model into the one saved and returned
+                (``strip_student`` drops pruning wrappers); by default the
+                model itself.
+
         Returns:
-            The teacher-output cache the fit read, as a dict per split, or None.
+            The teacher-output cache the fit read (a dict per split, or
+            None), and the trained model: ``model`` itself, or what
+            ``export`` made of it.
         """
         done = self.checkpoints.done(name)
         if done is None:
             link = train(self.checkpoints.epochs(name))
+            if export is not None:
+                model = export(model)
             save_keras_model(model, self.work / file)
             done = {"record": link.record.to_dict(), "seconds": link.seconds,
                     "cache": {split: c.to_dict() for split, c in link.cache.items()}
@@ -207,9 +216,13 @@ class Fits:
             self.checkpoints.finish(name, done)
         else:
             self.progress.stage(name, f"finished before the interruption: {file}")
-            model.set_weights(load_keras_model(self.work / file).get_weights())
+            saved = load_keras_model(self.work / file)
+            if export is not None:
+                model = saved
+            else:
+                model.set_weights(saved.get_weights())
         self.records[name], self.seconds[name] = done["record"], done["seconds"]
-        return done["cache"]
+        return done["cache"], model
 
 
 def run_settings(given: dict) -> dict:

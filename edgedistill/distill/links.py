@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from edgedistill._tf import keras
+from edgedistill.compress.pruning import Pruning, pruning_callbacks
 from edgedistill.compress.qat import quantize_scope
 from edgedistill.data import Dataset
 from edgedistill.distill import augment as augment_lib
@@ -51,11 +52,19 @@ class LinkPlan:
     cache_teacher: bool = True
     cache_dir: str | os.PathLike | None = None
     adversary: Adversary | None = None
+    pruning: Pruning | None = None
 
     def __post_init__(self):
         # Checked here, before any teacher trains, not first in the Distiller.
         weight("alpha", self.alpha, upper=1.0)
         loss_weights(self.loss_weights, len(self.losses))
+
+    def compression_fit_options(self) -> dict:
+        """What :func:`~edgedistill.distill.training.fit` needs for the plan's pruning."""
+        if self.pruning is None:
+            return {}
+        return {"callbacks": pruning_callbacks(),
+                "best_from_epoch": self.pruning.settled_epoch(self.budget.epochs)}
 
     @property
     def teacher_every_step(self) -> bool:
@@ -108,7 +117,8 @@ def train_distilled(teacher: Teacher, model, data: Dataset, plan: LinkPlan, *,
     compile_distiller(distiller, plan.budget, per_epoch)
     k.utils.set_random_seed(plan.seed)
     record = fit(distiller, train, val, plan.budget, steps_per_epoch=per_epoch,
-                 progress=progress, stage=stage, checkpoints=checkpoints)
+                 progress=progress, stage=stage, checkpoints=checkpoints,
+                 **plan.compression_fit_options())
     return Link(model, record, cache, time.perf_counter() - started)
 
 
@@ -131,7 +141,7 @@ def train_alone(model, data: Dataset, plan: LinkPlan, *, progress: Progress, sta
         compile_student(model, plan.budget, per_epoch)
     keras().utils.set_random_seed(plan.seed)
     record = fit(trainer, train, val, plan.budget, steps_per_epoch=per_epoch, progress=progress,
-                 stage=stage, checkpoints=checkpoints)
+                 stage=stage, checkpoints=checkpoints, **plan.compression_fit_options())
     return Link(model, record, None, time.perf_counter() - started)
 
 

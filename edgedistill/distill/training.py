@@ -105,7 +105,7 @@ def compile_distiller(distiller, budget: Budget, steps_per_epoch: int) -> None:
 
 
 def fit(model, train, val, budget: Budget, *, steps_per_epoch: int, progress: Progress,
-        stage: str, callbacks=(), checkpoints=None) -> FitRecord:
+        stage: str, callbacks=(), checkpoints=None, best_from_epoch: int = 0) -> FitRecord:
     """Fits a compiled model and restores its weights of the best validation epoch.
 
     ``train`` repeats without end (see
@@ -113,7 +113,9 @@ def fit(model, train, val, budget: Budget, *, steps_per_epoch: int, progress: Pr
     ``steps_per_epoch`` batches of it. With ``checkpoints`` (an
     :class:`~edgedistill.distill.checkpoints.EpochCheckpoints`) every epoch
     is checkpointed, and a fit that has one continues after its last epoch:
-    ``train`` must then start at that epoch (:func:`resume_epoch`).
+    ``train`` must then start at that epoch (:func:`resume_epoch`). The
+    best epoch is chosen from ``best_from_epoch`` (from 0) on: a pruned
+    model's earlier epochs are not yet at their sparsity.
     """
     state = checkpoints.state() if checkpoints is not None else None
     start = state["epoch"] if state else 0
@@ -124,6 +126,7 @@ def fit(model, train, val, budget: Budget, *, steps_per_epoch: int, progress: Pr
         monitor=budget.monitor, mode="min" if budget.monitor == "val_loss" else "max",
         restore_best_weights=True,
         patience=budget.patience or budget.epochs,
+        start_from_epoch=best_from_epoch,
     )
     callbacks = [timer, best, _ProgressCallback(progress, stage, budget.epochs), *callbacks]
     checkpoint = None

@@ -142,3 +142,35 @@ def test_prune_and_qat_together_are_refused_before_any_training(digits, tmp_path
     with pytest.raises(EdgeDistillError, match="prune with qat"):
         distill("teacher-mlp", "student-cnn", digits, tmp_path / "run", prune=0.5, qat=True)
     assert not (tmp_path / "run").exists()
+
+
+def test_qat_after_pruning_keeps_the_zeros_into_int8(digits, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgedistill.compress import is_quantize_wrapped, quantize_student
+    from edgedistill.compress.qat import is_sparse
+    from edgedistill.distill import distill
+    from edgedistill.models import load_keras_model
+
+    stripped = _pruned(digits, Pruning(0.5))
+    assert is_sparse(stripped) and not is_sparse(build("student-cnn", (8, 8, 1), 10))
+    stripped.save(tmp_path / "pruned.h5")
+    teacher = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Flatten(), k.layers.Dense(10)])
+    teacher.save(tmp_path / "teacher.h5")
+    result = distill(str(tmp_path / "teacher.h5"), str(tmp_path / "pruned.h5"), digits,
+                     tmp_path / "pqat", epochs=2, qat=True, cache_dir=tmp_path / "cache")
+    assert is_quantize_wrapped(load_keras_model(result.student_path))
+    converted = convert(result.student_path, digits, tmp_path / "int8", micro=False)
+    interpreter = Interpreter(model_path=converted.tflite_path)
+    interpreter.allocate_tensors()
+    kernels = [d for d in interpreter.get_tensor_details()
+               if d["dtype"] == np.int8 and len(d["shape"]) in (2, 4) and d["shape"][0] > 1]
+    assert len(kernels) == 3
+    for detail in kernels:
+        assert np.mean(interpreter.get_tensor(detail["index"]) == 0) >= 0.49, detail["name"]
+    # Without the prune-preserving scheme the same QAT fills the zeros in.
+    plain = quantize_student(stripped, preserve_sparsity=False)
+    plain.compile("adam", k.losses.SparseCategoricalCrossentropy(from_logits=True))
+    plain.fit(digits.x_train, digits.y_train, epochs=1, verbose=0)
+    kernel = [w for w in plain.get_layer("quant_logits").weights if "kernel" in w.name][0]
+    assert np.mean(kernel.numpy() == 0) < 0.1

@@ -15,12 +15,16 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
+
 from edgedistill._tf import keras, tfmot
 from edgedistill.errors import EdgeDistillError
 
 _keras = keras()
 _quantization = tfmot().quantization.keras
 _QAT_LAYERS = ("QuantizeLayer", "QuantizeWrapper", "QuantizeWrapperV2")
+# A kernel this much zero was pruned: QAT must keep its zeros.
+SPARSE_FRACTION = 0.1
 
 
 def _default_8bit_config():
@@ -64,16 +68,36 @@ def _annotate_conv1d(layer):
     return layer
 
 
-def quantize_student(model):
+def is_sparse(model) -> bool:
+    """True when a Conv or Dense kernel of ``model`` is at least ``SPARSE_FRACTION`` zeros.
+
+    Trained dense weights are practically never exactly zero; a pruned
+    model's are, by the fraction it was pruned to.
+    """
+    kinds = (_keras.layers.Conv1D, _keras.layers.Conv2D, _keras.layers.Dense)
+    return any(np.mean(np.asarray(layer.kernel) == 0) >= SPARSE_FRACTION
+               for layer in model.layers if isinstance(layer, kinds))
+
+
+def quantize_student(model, preserve_sparsity: bool | None = None):
     """Returns a QAT copy of ``model`` (tfmot annotate and apply; weights kept).
 
     A model that already carries QAT wrappers is returned as it is.
+
+    Args:
+        preserve_sparsity: keep the zeros of a pruned model through training
+            (tfmot's ``Default8BitPrunePreserveQuantizeScheme``, PQAT); by
+            default, when the model :func:`is_sparse`.
 
     Raises:
         EdgeDistillError: a layer tfmot cannot quantize, named in the message.
     """
     if is_quantize_wrapped(model):
         return model
+    if preserve_sparsity is None:
+        preserve_sparsity = is_sparse(model)
+    scheme = ({"scheme": tfmot().experimental.combine.Default8BitPrunePreserveQuantizeScheme()}
+              if preserve_sparsity else {})
     try:
         annotated = model
         if any(type(layer) is _keras.layers.Conv1D for layer in model.layers):
@@ -81,7 +105,7 @@ def quantize_student(model):
             annotated.set_weights(model.get_weights())
         with quantize_scope():
             return _quantization.quantize_apply(
-                _quantization.quantize_annotate_model(annotated))
+                _quantization.quantize_annotate_model(annotated), **scheme)
     except (ValueError, RuntimeError, TypeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise EdgeDistillError(

@@ -273,8 +273,8 @@ def distill(
     pruning = None if prune is None else Pruning.from_spec(prune)
     if pruning is not None and qat:
         raise EdgeDistillError(
-            "prune with qat: not in one run yet (sparsity-preserving QAT is still to come; "
-            "plain QAT after pruning would fill the zeros in); choose one of them")
+            "prune with qat: run them one after the other: distill with --prune, then "
+            "distill its student.h5 with --qat (sparsity-preserving QAT keeps the zeros)")
     if teacher_weights is not None:
         ensemble_weights(teacher_weights, len(teacher_specs))
     _check_mode_settings(mode, generations, assistants, adversary, synthetic_samples)

@@ -221,7 +221,12 @@ def _specs(values, what):
               help="Prune the student (and the scratch baseline) with tfmot while it is "
                    "distilled: a sparsity such as 0.5, or settings: sparsity, "
                    "schedule=polynomial|constant, begin and end (fractions of training), "
-                   "frequency, m_by_n=2:4, block=4x2. Not with --qat.")
+                   "frequency, m_by_n=2:4, block=4x2. Not with --qat or --cluster.")
+@click.option("--cluster", default=None, metavar="CLUSTERS|KEY=VALUE,...",
+              help="Cluster the student's kernels (and the scratch baseline's) with tfmot "
+                   "while it is distilled: a count of distinct values per kernel such as 16, "
+                   "or settings: clusters, init=kmeans_plus_plus|linear|density_based|random. "
+                   "Not with --qat or --prune.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also train the student from scratch: same initial weights, same batches, "
                    "same budget, hard labels only.")

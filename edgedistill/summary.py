@@ -36,8 +36,9 @@ def distill_table(result) -> Table:
     fits += ["reference"] if "reference" in result.fits else []
     for link, fit in zip(result.chain[:-1], fits, strict=True):
         row(f"{link['role']}: {link['name']}", f"{link['params']:,}", link["accuracy"], fit=fit)
-    kind = "student (distilled" + (", QAT)" if result.qat else ", pruned)" if result.pruning
-                                   else ")")
+    scheme = (result.compression or {}).get("scheme")
+    kind = "student (distilled" + (", QAT)" if result.qat else ", pruned)" if scheme == "prune"
+                                   else ", clustered)" if scheme == "cluster" else ")")
     row(kind, f"{result.student_params:,}", result.student_accuracy, "student", "distill")
     if result.scratch_accuracy is not None:
         row("student (from scratch)", f"{result.student_params:,}", result.scratch_accuracy,
@@ -60,9 +61,14 @@ def distill_table(result) -> Table:
         chosen = ", ".join(f"{k}={v:.3g}" for k, v in result.tuning["chosen"].items())
         tuned = f" · tuned ({len(result.tuning['trials'])} trials): {chosen}"
     pruned = ""
-    if result.sparsity:
-        shown = ", ".join(f"{r['layer']} {100 * r['sparsity']:.0f}%" for r in result.sparsity)
+    if result.compression and result.compression["scheme"] == "prune":
+        shown = ", ".join(f"{r['layer']} {100 * r['sparsity']:.0f}%"
+                          for r in result.compressed_layers)
         pruned = f" · pruned: {shown}"
+    elif result.compression:
+        shown = ", ".join(f"{r['layer']} {r['distinct_values']}"
+                          for r in result.compressed_layers)
+        pruned = f" · distinct values: {shown}"
     table.caption = (
         f"{ratio}{losses} · alpha={result.alpha:g} · augment: {augment}{attack}{tuned}"
         f"{pruned} · {result.epochs} epochs · saved in {result.out_dir}"

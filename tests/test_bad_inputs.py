@@ -100,6 +100,7 @@ CASES = [
     ("unknown pruning setting", (*DISTILL, "--prune", "sparsty=0.5"), "unknown setting"),
     ("2:4 pruning written backwards", (*DISTILL, "--prune", "m_by_n=4:2"), "need 0 < m < n"),
     ("pruning together with QAT", (*DISTILL, "--prune", "0.5", "--qat"), "prune with qat"),
+    ("one cluster per kernel", (*DISTILL, "--cluster", "1"), "a whole number from 2 to 256"),
     ("zero calibration samples", (*CONVERT, "--calibration-samples", "0"),
      "--calibration-samples"),
     # names and recipes

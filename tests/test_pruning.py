@@ -15,6 +15,7 @@ from edgedistill.compress.pruning import (
 from edgedistill.convert import convert
 from edgedistill.data import load_dataset
 from edgedistill.errors import EdgeDistillError
+from edgedistill.models import load_keras_model
 from edgedistill.zoo import build
 
 k = keras()
@@ -120,8 +121,8 @@ def test_distill_prunes_the_student_and_its_baseline(digits, tmp_path):
     teacher.save(tmp_path / "teacher.h5")
     result = distill(str(tmp_path / "teacher.h5"), "student-cnn", digits, tmp_path / "run",
                      epochs=4, prune="sparsity=0.5,end=0.5", cache_dir=tmp_path / "cache")
-    assert result.pruning["sparsity"] == 0.5
-    assert {r["layer"]: r["sparsity"] for r in result.sparsity} == pytest.approx(
+    assert result.compression["scheme"] == "prune" and result.compression["sparsity"] == 0.5
+    assert {r["layer"]: r["sparsity"] for r in result.compressed_layers} == pytest.approx(
         {"block1": 0.5, "block2": 0.5, "logits": 0.5}, abs=0.01)
     for path in (result.student_path, result.scratch_path):
         saved = load_keras_model(path)
@@ -174,3 +175,34 @@ def test_qat_after_pruning_keeps_the_zeros_into_int8(digits, tmp_path):
     plain.fit(digits.x_train, digits.y_train, epochs=1, verbose=0)
     kernel = [w for w in plain.get_layer("quant_logits").weights if "kernel" in w.name][0]
     assert np.mean(kernel.numpy() == 0) < 0.1
+
+
+def test_clustering_distills_the_student_and_its_baseline(digits, tmp_path):
+    from edgedistill.compress import Clustering
+    from edgedistill.distill import distill
+
+    teacher = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Flatten(), k.layers.Dense(10)])
+    teacher.save(tmp_path / "teacher.h5")
+    result = distill(str(tmp_path / "teacher.h5"), "student-cnn", digits, tmp_path / "c",
+                     epochs=2, cluster="clusters=8", cache_dir=tmp_path / "cache")
+    assert result.compression == {"scheme": "cluster", "clusters": 8,
+                                  "init": "kmeans_plus_plus", "layers": None}
+    assert {r["distinct_values"] for r in result.compressed_layers} == {8}
+    scratch = Clustering(8).report(load_keras_model(result.scratch_path))
+    assert {r["distinct_values"] for r in scratch} == {8}
+    with pytest.raises(EdgeDistillError, match="cluster with qat"):
+        distill(str(tmp_path / "teacher.h5"), "student-cnn", digits, tmp_path / "q",
+                cluster=8, qat=True)
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("1", "a whole number from 2 to 256"),
+    ("clusters=300", "a whole number from 2 to 256"),
+    ("init=spiral", "'spiral' unknown"),
+    ("centroids=4", "unknown setting 'centroids'"),
+])
+def test_bad_clustering_settings_are_one_line_errors(spec, message):
+    from edgedistill.compress import Clustering
+
+    with pytest.raises(EdgeDistillError, match=message):
+        Clustering.from_spec(spec)

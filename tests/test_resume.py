@@ -150,5 +150,5 @@ def test_a_pruned_run_resumes_to_the_uninterrupted_result(tmp_path, digits):
     resumed = distill(out_dir=tmp_path / "run", resume=True, **settings)
     _same_models(resumed.student_path, whole.student_path)
     _same_models(resumed.scratch_path, whole.scratch_path)
-    assert resumed.sparsity == whole.sparsity
+    assert resumed.compressed_layers == whole.compressed_layers
     assert resumed.fits["distill"]["history"] == pytest.approx(whole.fits["distill"]["history"])

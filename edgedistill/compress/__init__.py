@@ -1,5 +1,6 @@
-"""Compression that runs inside the distillation loop: quantization-aware training, pruning."""
+"""Compression that runs inside the distillation loop: QAT, pruning and clustering."""
 
+from edgedistill.compress.clustering import Clustering
 from edgedistill.compress.pruning import (
     LayerSparsity,
     Pruning,
@@ -12,6 +13,7 @@ from edgedistill.compress.pruning import (
 from edgedistill.compress.qat import is_quantize_wrapped, quantize_student
 
 __all__ = [
+    "Clustering",
     "LayerSparsity",
     "Pruning",
     "is_prune_wrapped",

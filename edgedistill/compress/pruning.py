@@ -127,6 +127,21 @@ class Pruning:
             return _sparsity.ConstantSparsity(sparsity, begin, end, frequency)
         return _sparsity.PolynomialDecay(0.0, sparsity, begin, end, frequency=frequency)
 
+    def wrap(self, model, total_steps: int):
+        """:func:`prune_student` with these settings."""
+        return prune_student(model, self, total_steps)
+
+    def fit_options(self, epochs: int) -> dict:
+        """What a fit of the wrapped model needs: the callback, and the first epoch to keep."""
+        return {"callbacks": pruning_callbacks(), "best_from_epoch": self.settled_epoch(epochs)}
+
+    def strip(self, model):
+        return strip_student(model)
+
+    def report(self, model) -> tuple[dict, ...]:
+        """Each pruned-kind layer's weights and zeros (:func:`sparsity_report`)."""
+        return tuple(r.to_dict() for r in sparsity_report(model))
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -68,15 +68,19 @@ def _annotate_conv1d(layer):
     return layer
 
 
+def _kernels(model):
+    kinds = (_keras.layers.Conv1D, _keras.layers.Conv2D, _keras.layers.DepthwiseConv2D,
+             _keras.layers.Dense)
+    return [np.asarray(layer.kernel) for layer in model.layers if isinstance(layer, kinds)]
+
+
 def is_sparse(model) -> bool:
     """True when a Conv or Dense kernel of ``model`` is at least ``SPARSE_FRACTION`` zeros.
 
     Trained dense weights are practically never exactly zero; a pruned
     model's are, by the fraction it was pruned to.
     """
-    kinds = (_keras.layers.Conv1D, _keras.layers.Conv2D, _keras.layers.Dense)
-    return any(np.mean(np.asarray(layer.kernel) == 0) >= SPARSE_FRACTION
-               for layer in model.layers if isinstance(layer, kinds))
+    return any(np.mean(kernel == 0) >= SPARSE_FRACTION for kernel in _kernels(model))
 
 
 def quantize_student(model, preserve_sparsity: bool | None = None):

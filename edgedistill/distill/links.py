@@ -17,7 +17,8 @@ import time
 import numpy as np
 
 from edgedistill._tf import keras
-from edgedistill.compress.pruning import Pruning, pruning_callbacks
+from edgedistill.compress.clustering import Clustering
+from edgedistill.compress.pruning import Pruning
 from edgedistill.compress.qat import quantize_scope
 from edgedistill.data import Dataset
 from edgedistill.distill import augment as augment_lib
@@ -52,7 +53,7 @@ class LinkPlan:
     cache_teacher: bool = True
     cache_dir: str | os.PathLike | None = None
     adversary: Adversary | None = None
-    pruning: Pruning | None = None
+    compression: Pruning | Clustering | None = None
 
     def __post_init__(self):
         # Checked here, before any teacher trains, not first in the Distiller.
@@ -60,11 +61,9 @@ class LinkPlan:
         loss_weights(self.loss_weights, len(self.losses))
 
     def compression_fit_options(self) -> dict:
-        """What :func:`~edgedistill.distill.training.fit` needs for the plan's pruning."""
-        if self.pruning is None:
-            return {}
-        return {"callbacks": pruning_callbacks(),
-                "best_from_epoch": self.pruning.settled_epoch(self.budget.epochs)}
+        """What :func:`~edgedistill.distill.training.fit` needs for the plan's compression."""
+        return {} if self.compression is None else self.compression.fit_options(
+            self.budget.epochs)
 
     @property
     def teacher_every_step(self) -> bool:

@@ -43,8 +43,8 @@ _NUMBERS = ("temperature", "alpha", "learning_rate", "teacher_learning_rate")
 _FLAGS = ("qat", "scratch_baseline", "cache_teacher")
 _NUMBER_LISTS = ("loss_weights", "teacher_weights")
 _SPEC_LISTS = ("losses", "augment", "teacher_augment")
-KEYS = ("teacher", "assistants", "adversary", "prune", *_TEXT, *_INTEGERS, *_NUMBERS, *_FLAGS,
-        *_NUMBER_LISTS, *_SPEC_LISTS)
+KEYS = ("teacher", "assistants", "adversary", "prune", "cluster", *_TEXT, *_INTEGERS,
+        *_NUMBERS, *_FLAGS, *_NUMBER_LISTS, *_SPEC_LISTS)
 _ALIASES = {"out": "out_dir", "baseline": "scratch_baseline", "loss": "losses",
             "assistant": "assistants"}
 
@@ -103,11 +103,11 @@ def _checked(path: Path, key: str, value):
         fail("a list of zoo names or model files")
     if key == "adversary":
         return _spec(value, fail, name_key="method")
-    if key == "prune":  # its settings are checked by distill(), like the command line's
+    if key in ("prune", "cluster"):  # checked by distill(), like the command line's
         if _is_number(value) or _is_text(value) or (
                 isinstance(value, dict) and all(_is_text(k) for k in value)):
             return value
-        fail("a sparsity or a mapping of pruning settings")
+        fail("a number or a mapping of settings")
     if not isinstance(value, list):
         fail("a list")
     return [_spec(item, fail) for item in value]

@@ -31,13 +31,7 @@ from pathlib import Path
 from edgedistill import zoo
 from edgedistill._fileio import check_output_dir, json_text, resumable_output_dir
 from edgedistill._tf import keras
-from edgedistill.compress import (
-    Pruning,
-    prune_student,
-    quantize_student,
-    sparsity_report,
-    strip_student,
-)
+from edgedistill.compress import Clustering, Pruning, quantize_student
 from edgedistill.data import Dataset, load_dataset
 from edgedistill.distill import adversarial, links
 from edgedistill.distill import augment as augment_lib
@@ -102,8 +96,8 @@ class DistillResult:
     batch_size: int
     seed: int
     qat: bool
-    pruning: dict | None
-    sparsity: tuple[dict, ...] | None
+    compression: dict | None
+    compressed_layers: tuple[dict, ...] | None
     teacher: dict
     teacher_outputs: dict | None
     chain: tuple[dict, ...]
@@ -170,6 +164,7 @@ def distill(
     seed: int = 0,
     qat: bool = False,
     prune=None,
+    cluster=None,
     scratch_baseline: bool = True,
     cache_teacher: bool = True,
     cache_dir: str | os.PathLike | None = None,
@@ -238,6 +233,10 @@ def distill(
             a sparsity, or its settings as a mapping or ``key=value,...``
             text. The saved student is stripped of the pruning wrappers, and
             the best epoch is chosen only once the target sparsity is reached.
+        cluster: cluster the student's kernels (and the scratch baseline's)
+            with tfmot while it is distilled: a
+            :class:`~edgedistill.compress.Clustering`, a cluster count, or its
+            settings. Not with ``prune`` or ``qat``.
         scratch_baseline: also train the student from the same initial
             weights on the same batches from hard labels alone.
         cache_teacher: without augmentation, compute the teacher's outputs
@@ -271,6 +270,16 @@ def distill(
         raise EdgeDistillError(f"batch-size: must be at least 1, got {batch_size}")
     teacher_specs = _teacher_specs(teacher, mode)
     pruning = None if prune is None else Pruning.from_spec(prune)
+    clustering = None if cluster is None else Clustering.from_spec(cluster)
+    if pruning is not None and clustering is not None:
+        raise EdgeDistillError(
+            "prune with cluster: choose one of them per run")
+    if clustering is not None and qat:
+        raise EdgeDistillError(
+            "cluster with qat: choose one of them per run; QAT after clustering moves the "
+            "weights off their centroids (tfmot's cluster-preserving QAT models do not reload "
+            "from a saved file)")
+    compression = pruning or clustering
     if pruning is not None and qat:
         raise EdgeDistillError(
             "prune with qat: run them one after the other: distill with --prune, then "
@@ -308,28 +317,29 @@ def distill(
         teacher_augment=teacher_augment,
         generations=generations, assistants=assistants, synthetic_samples=synthetic_samples,
         tune=tune, tune_epochs=tune_epochs, qat=qat, scratch_baseline=scratch_baseline,
-        prune=pruning.to_dict() if pruning else None))
+        compression=_compression_record(compression)))
     chain: list[dict] = []
     with resumable_output_dir(out_dir, force, resume) as work:
         out = Path(out_dir)
         fits = Fits(work, RunCheckpoints(work / "checkpoints", settings, resume), progress)
 
         def compressed(model, train_data, link_epochs=epochs):
-            """The student as it trains: QAT-wrapped, pruning-wrapped, or as it is."""
+            """The student as it trains: wrapped for QAT, pruning, clustering, or as it is."""
             if qat:
                 return quantize_student(model)
-            if pruning:
-                return prune_student(model, pruning,
-                                     link_epochs * links.train_steps(train_data, batch_size))
+            if compression:
+                return compression.wrap(
+                    model, link_epochs * links.train_steps(train_data, batch_size))
             return model
 
-        compressed_plan = dataclasses.replace(plan, pruning=pruning)
+        export = compression.strip if compression else None
+        compressed_plan = dataclasses.replace(plan, compression=compression)
 
         def link_to(teacher_now, model, name, file, role, train_data=data, link_plan=plan):
             cache, model = fits.run(
                 name, model, file, lambda checkpoints: links.train_distilled(
                     teacher_now, model, train_data, link_plan, progress=progress, stage=name,
-                    checkpoints=checkpoints), export=strip_student)
+                    checkpoints=checkpoints), export=export)
             accuracy = links.accuracy(model, data, batch_size)
             chain.append({"role": role, "path": str(out / file), "name": model.name,
                           "params": links.count_params(model), "accuracy": accuracy})
@@ -343,7 +353,7 @@ def distill(
                 "scratch", scratch, SCRATCH_FILE, lambda checkpoints: links.train_alone(
                     scratch, data, compressed_plan, progress=progress, stage="scratch",
                     teacher=teacher_for_adversary, checkpoints=checkpoints),
-                export=strip_student)
+                export=export)
             return scratch, links.accuracy(scratch, data, batch_size)
 
         members, paths = _teachers(teacher_specs, data, teacher_budget,
@@ -394,11 +404,11 @@ def distill(
                 tuning.chosen, plan.losses, plan.loss_weights, plan.alpha)
             plan = dataclasses.replace(plan, losses=chosen_losses, loss_weights=chosen_weights,
                                        alpha=chosen_alpha)
-        final_plan = dataclasses.replace(plan, pruning=pruning,
+        final_plan = dataclasses.replace(plan, compression=compression,
                                          alpha=0.0 if mode == "data-free" else plan.alpha)
         progress.stage("distill", f"{student} from {current.name}" + (
             " with QAT" if qat else f" pruned to {pruning.sparsity:g} sparsity" if pruning
-            else ""))
+            else f" clustered to {clustering.clusters} values per kernel" if clustering else ""))
         cache, student_accuracy, distilled = link_to(
             current, compressed(student_model, train_data), "distill", STUDENT_FILE, "student",
             train_data, final_plan)
@@ -435,8 +445,8 @@ def distill(
             batch_size=batch_size,
             seed=seed,
             qat=qat,
-            pruning=pruning.to_dict() if pruning else None,
-            sparsity=tuple(r.to_dict() for r in sparsity_report(distilled)) if pruning else None,
+            compression=_compression_record(compression),
+            compressed_layers=compression.report(distilled) if compression else None,
             teacher={"kind": the_teacher.kind, "members": [m.kind for m in members],
                      "weights": list(teacher_weights) if teacher_weights else None,
                      "budget": teacher_budget.to_dict() if any(map(is_zoo_name, teacher_specs))
@@ -456,6 +466,13 @@ def distill(
         )
         (work / RESULT_FILE).write_text(json_text(result.to_dict()))
     return result
+
+
+def _compression_record(compression) -> dict | None:
+    if compression is None:
+        return None
+    return {"scheme": "prune" if isinstance(compression, Pruning) else "cluster",
+            **compression.to_dict()}
 
 
 def _tune(teacher, student_model, initial_weights, data, plan, trials, epochs, compressed,

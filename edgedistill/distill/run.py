@@ -271,19 +271,18 @@ def distill(
     teacher_specs = _teacher_specs(teacher, mode)
     pruning = None if prune is None else Pruning.from_spec(prune)
     clustering = None if cluster is None else Clustering.from_spec(cluster)
-    if pruning is not None and clustering is not None:
-        raise EdgeDistillError(
-            "prune with cluster: choose one of them per run")
-    if clustering is not None and qat:
-        raise EdgeDistillError(
-            "cluster with qat: choose one of them per run; QAT after clustering moves the "
-            "weights off their centroids (tfmot's cluster-preserving QAT models do not reload "
-            "from a saved file)")
     compression = pruning or clustering
     if pruning is not None and qat:
         raise EdgeDistillError(
             "prune with qat: run them one after the other: distill with --prune, then "
             "distill its student.h5 with --qat (sparsity-preserving QAT keeps the zeros)")
+    if clustering is not None and qat:
+        raise EdgeDistillError(
+            "cluster with qat: choose one of them per run; QAT after clustering moves the "
+            "weights off their centroids (tfmot's cluster-preserving QAT models do not reload "
+            "from a saved file)")
+    if pruning is not None and clustering is not None:
+        raise EdgeDistillError("prune with cluster: choose one of them per run")
     if teacher_weights is not None:
         ensemble_weights(teacher_weights, len(teacher_specs))
     _check_mode_settings(mode, generations, assistants, adversary, synthetic_samples)

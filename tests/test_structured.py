@@ -1,0 +1,105 @@
+"""Channel pruning: exact on the kept channels, and a genuinely smaller .tflite."""
+
+import numpy as np
+import pytest
+
+from edgedistill._tf import keras
+from edgedistill.compress.structured import prune_channels
+from edgedistill.errors import EdgeDistillError
+from edgedistill.zoo import build
+
+k = keras()
+X = np.random.default_rng(0).random((8, 8, 8, 1)).astype(np.float32)
+
+
+def _trained_like(name):
+    """A zoo model with random weights and BatchNorm statistics, as training leaves them."""
+    model = build(name, (8, 8, 1), 10)
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if isinstance(layer, k.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.random(gamma.shape) + 0.5, rng.random(beta.shape) - 0.5,
+                               rng.random(mean.shape) - 0.5, rng.random(var.shape) + 0.5])
+    return model
+
+
+def _with_removed_channels_zeroed(model, report):
+    """The original model whose removed channels output exactly zero."""
+    zeroed = k.models.clone_model(model)
+    zeroed.set_weights(model.get_weights())
+    layers = zeroed.layers
+    for entry in report.layers:
+        removed = sorted(set(range(entry["channels_before"])) - set(entry["kept"]))
+        index = [layer.name for layer in layers].index(entry["layer"])
+        producer, following = layers[index], layers[index + 1]
+        kernel, *bias = producer.get_weights()
+        kernel[..., removed] = 0
+        producer.set_weights([kernel, *[np.where(np.isin(np.arange(b.size), removed), 0, b)
+                                        for b in bias]])
+        if isinstance(following, k.layers.BatchNormalization):
+            gamma, beta, mean, var = following.get_weights()
+            gamma[removed], beta[removed] = 0, 0
+            following.set_weights([gamma, beta, mean, var])
+    return zeroed
+
+
+@pytest.mark.parametrize("name", ["student-cnn", "teacher-cnn", "tiny-cnn", "student-mlp"])
+def test_the_smaller_model_computes_what_the_original_does_without_the_removed_channels(name):
+    model = _trained_like(name)
+    smaller, report = prune_channels(model, 0.5)
+    assert report.params_after < report.params_before
+    for entry in report.layers:
+        assert entry["channels_after"] == round(entry["channels_before"] / 2)
+        assert smaller.get_layer(entry["layer"]).output_shape[-1] == entry["channels_after"]
+    np.testing.assert_allclose(smaller(X), _with_removed_channels_zeroed(model, report)(X),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_the_kept_channels_are_the_strongest():
+    model = _trained_like("student-cnn")
+    _, report = prune_channels(model, 0.5, layers=("block1",))
+    kernel = model.get_layer("block1").get_weights()[0]
+    norms = np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(0)
+    assert set(report.layers[0]["kept"]) == set(np.argsort(norms)[-4:])
+    assert [entry["layer"] for entry in report.layers] == ["block1"]
+
+
+def test_fewer_macs_bytes_and_arena_in_the_tflite(tmp_path):
+    from edgedistill import targets
+    from edgedistill.convert import convert
+    from edgedistill.data import load_dataset
+    from edgedistill.profile import profile_model
+
+    digits = load_dataset("digits")
+    model = _trained_like("teacher-cnn")
+    smaller, _ = prune_channels(model, 0.5)
+    figures = {}
+    for label, m in (("original", model), ("smaller", smaller)):
+        m.save(tmp_path / f"{label}.h5")
+        converted = convert(tmp_path / f"{label}.h5", digits, tmp_path / label)
+        macs = profile_model(converted.tflite_path, targets.list_targets()[:1]).totals.macs
+        figures[label] = (macs, converted.tflite_bytes,
+                          converted.micro["arena"]["measured_bytes"])
+    (macs, size, arena), (macs2, size2, arena2) = figures["original"], figures["smaller"]
+    # Halving every hidden layer's outputs halves the first layer's MACs and
+    # quarters those of layers that lose half their inputs too.
+    assert macs2 < 0.35 * macs and size2 < 0.35 * size and arena2 < arena
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(fraction=1.0), "must lie in (0, 1)"),
+    (dict(fraction=0.5, layers=("logits",)), "'logits' is not a hidden Conv or Dense"),
+])
+def test_bad_settings_are_named(kwargs, message):
+    with pytest.raises(EdgeDistillError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        prune_channels(_trained_like("student-cnn"), **kwargs)
+
+
+def test_a_residual_add_is_refused_with_the_layer_named():
+    inputs = k.Input((8, 8, 1))
+    x = k.layers.Conv2D(4, 3, padding="same", name="a")(inputs)
+    y = k.layers.Conv2D(4, 3, padding="same", name="b")(x)
+    out = k.layers.Dense(10)(k.layers.Flatten()(k.layers.Add(name="skip")([x, y])))
+    with pytest.raises(EdgeDistillError, match="'skip'"):
+        prune_channels(k.Model(inputs, out), 0.5)

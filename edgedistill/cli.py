@@ -222,6 +222,10 @@ def _specs(values, what):
                    "distilled: a sparsity such as 0.5, or settings: sparsity, "
                    "schedule=polynomial|constant, begin and end (fractions of training), "
                    "frequency, m_by_n=2:4, block=4x2. Not with --qat or --cluster.")
+@click.option("--prune-channels", type=float, default=None, metavar="FRACTION",
+              help="Before distilling, remove this fraction of the channels of every hidden "
+                   "Conv and Dense layer of --student (a trained one), weakest L1 norm "
+                   "first: a smaller dense student with fewer MACs, bytes and arena.")
 @click.option("--cluster", default=None, metavar="CLUSTERS|KEY=VALUE,...",
               help="Cluster the student's kernels (and the scratch baseline's) with tfmot "
                    "while it is distilled: a count of distinct values per kernel such as 16, "

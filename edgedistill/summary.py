@@ -69,6 +69,10 @@ def distill_table(result) -> Table:
         shown = ", ".join(f"{r['layer']} {r['distinct_values']}"
                           for r in result.compressed_layers)
         pruned = f" · distinct values: {shown}"
+    if result.channel_pruning:
+        shown = ", ".join(f"{r['layer']} {r['channels_before']}→{r['channels_after']}"
+                          for r in result.channel_pruning["layers"])
+        pruned += f" · channels: {shown}"
     table.caption = (
         f"{ratio}{losses} · alpha={result.alpha:g} · augment: {augment}{attack}{tuned}"
         f"{pruned} · {result.epochs} epochs · saved in {result.out_dir}"

@@ -101,6 +101,8 @@ CASES = [
     ("2:4 pruning written backwards", (*DISTILL, "--prune", "m_by_n=4:2"), "need 0 < m < n"),
     ("pruning together with QAT", (*DISTILL, "--prune", "0.5", "--qat"), "prune with qat"),
     ("one cluster per kernel", (*DISTILL, "--cluster", "1"), "a whole number from 2 to 256"),
+    ("channel pruning of every channel", (*DISTILL, "--prune-channels", "1"),
+     "channel pruning fraction: must lie in (0, 1)"),
     ("zero calibration samples", (*CONVERT, "--calibration-samples", "0"),
      "--calibration-samples"),
     # names and recipes

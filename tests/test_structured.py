@@ -103,3 +103,22 @@ def test_a_residual_add_is_refused_with_the_layer_named():
     out = k.layers.Dense(10)(k.layers.Flatten()(k.layers.Add(name="skip")([x, y])))
     with pytest.raises(EdgeDistillError, match="'skip'"):
         prune_channels(k.Model(inputs, out), 0.5)
+
+
+def test_distill_prunes_channels_then_distills_the_smaller_student(tmp_path):
+    from edgedistill.data import load_dataset
+    from edgedistill.distill import distill
+    from edgedistill.models import load_keras_model
+
+    digits = load_dataset("digits")
+    trained = _trained_like("student-cnn")
+    trained.save(tmp_path / "student.h5")
+    teacher = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Flatten(), k.layers.Dense(10)])
+    teacher.save(tmp_path / "teacher.h5")
+    result = distill(str(tmp_path / "teacher.h5"), str(tmp_path / "student.h5"), digits,
+                     tmp_path / "run", epochs=2, prune_channels=0.5,
+                     cache_dir=tmp_path / "cache")
+    assert result.student_params == result.channel_pruning["params_after"] < trained.count_params()
+    for path in (result.student_path, result.scratch_path):
+        saved = load_keras_model(path)
+        assert saved.get_layer("block2").output_shape[-1] == 8

@@ -39,7 +39,7 @@ from edgedistill.errors import EdgeDistillError
 _TEXT = ("student", "data", "out_dir", "mode", "schedule", "cache_dir")
 _INTEGERS = ("epochs", "batch_size", "patience", "teacher_epochs", "generations",
              "synthetic_samples", "tune", "tune_epochs", "seed")
-_NUMBERS = ("temperature", "alpha", "learning_rate", "teacher_learning_rate")
+_NUMBERS = ("temperature", "alpha", "learning_rate", "teacher_learning_rate", "prune_channels")
 _FLAGS = ("qat", "scratch_baseline", "cache_teacher")
 _NUMBER_LISTS = ("loss_weights", "teacher_weights")
 _SPEC_LISTS = ("losses", "augment", "teacher_augment")

@@ -31,7 +31,7 @@ from pathlib import Path
 from edgedistill import zoo
 from edgedistill._fileio import check_output_dir, json_text, resumable_output_dir
 from edgedistill._tf import keras
-from edgedistill.compress import Clustering, Pruning, quantize_student
+from edgedistill.compress import Clustering, Pruning, quantize_student, structured
 from edgedistill.data import Dataset, load_dataset
 from edgedistill.distill import adversarial, links
 from edgedistill.distill import augment as augment_lib
@@ -98,6 +98,7 @@ class DistillResult:
     qat: bool
     compression: dict | None
     compressed_layers: tuple[dict, ...] | None
+    channel_pruning: dict | None
     teacher: dict
     teacher_outputs: dict | None
     chain: tuple[dict, ...]
@@ -165,6 +166,7 @@ def distill(
     qat: bool = False,
     prune=None,
     cluster=None,
+    prune_channels: float | None = None,
     scratch_baseline: bool = True,
     cache_teacher: bool = True,
     cache_dir: str | os.PathLike | None = None,
@@ -237,6 +239,11 @@ def distill(
             with tfmot while it is distilled: a
             :class:`~edgedistill.compress.Clustering`, a cluster count, or its
             settings. Not with ``prune`` or ``qat``.
+        prune_channels: before distilling, remove this fraction of the
+            channels of every hidden layer of ``student`` (a trained one, as a
+            rule), ranked by L1 norm (:func:`~edgedistill.compress.structured.prune_channels`):
+            the smaller dense student is then distilled, and its scratch
+            baseline starts from the same pruned weights.
         scratch_baseline: also train the student from the same initial
             weights on the same batches from hard labels alone.
         cache_teacher: without augmentation, compute the teacher's outputs
@@ -303,6 +310,9 @@ def distill(
     k.utils.set_random_seed(seed)
 
     student_model = _student(student, data)
+    channels = None
+    if prune_channels is not None:
+        student_model, channels = structured.prune_channels(student_model, prune_channels)
     initial_weights = student_model.get_weights()
     assistant_models = [_student(spec, data) for spec in assistants] if mode == "assistant" \
         else []
@@ -316,7 +326,7 @@ def distill(
         teacher_augment=teacher_augment,
         generations=generations, assistants=assistants, synthetic_samples=synthetic_samples,
         tune=tune, tune_epochs=tune_epochs, qat=qat, scratch_baseline=scratch_baseline,
-        compression=_compression_record(compression)))
+        compression=_compression_record(compression), prune_channels=prune_channels))
     chain: list[dict] = []
     with resumable_output_dir(out_dir, force, resume) as work:
         out = Path(out_dir)
@@ -446,6 +456,7 @@ def distill(
             qat=qat,
             compression=_compression_record(compression),
             compressed_layers=compression.report(distilled) if compression else None,
+            channel_pruning=channels.to_dict() if channels else None,
             teacher={"kind": the_teacher.kind, "members": [m.kind for m in members],
                      "weights": list(teacher_weights) if teacher_weights else None,
                      "budget": teacher_budget.to_dict() if any(map(is_zoo_name, teacher_specs))

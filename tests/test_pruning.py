@@ -206,3 +206,15 @@ def test_bad_clustering_settings_are_one_line_errors(spec, message):
 
     with pytest.raises(EdgeDistillError, match=message):
         Clustering.from_spec(spec)
+
+
+def test_schemes_round_trip_through_the_registry():
+    from edgedistill.compress import Clustering, CompressionScheme, get, serialize
+
+    for scheme in (Pruning(0.6, m_by_n=None), Pruning(m_by_n=(2, 4)), Clustering(8)):
+        assert isinstance(scheme, CompressionScheme)
+        assert get(serialize(scheme)) == scheme
+    assert get("prune:sparsity=0.3,schedule=constant") == Pruning(0.3, schedule="constant")
+    with pytest.raises(EdgeDistillError, match="squash: unknown compression scheme; known: "
+                                               "cluster, prune"):
+        get("squash")

@@ -21,6 +21,7 @@ import numpy as np
 
 from edgedistill import specs
 from edgedistill._tf import keras, tfmot
+from edgedistill.compress.schemes import CompressionScheme, register
 from edgedistill.errors import EdgeDistillError
 
 _keras = keras()
@@ -30,8 +31,9 @@ _CLUSTERED = (_keras.layers.Conv1D, _keras.layers.Conv2D, _keras.layers.Depthwis
               _keras.layers.Dense)
 
 
+@register("cluster")
 @dataclasses.dataclass(frozen=True)
-class Clustering:
+class Clustering(CompressionScheme):
     """How the student's kernels are clustered while it is distilled.
 
     Attributes:

@@ -23,6 +23,7 @@ import numpy as np
 
 from edgedistill import specs
 from edgedistill._tf import keras, tfmot
+from edgedistill.compress.schemes import CompressionScheme, register
 from edgedistill.errors import EdgeDistillError
 
 _keras = keras()
@@ -32,8 +33,9 @@ SCHEDULES = ("polynomial", "constant")
 _PRUNED = (_keras.layers.Conv1D, _keras.layers.Conv2D, _keras.layers.Dense)
 
 
+@register("prune")
 @dataclasses.dataclass(frozen=True)
-class Pruning:
+class Pruning(CompressionScheme):
     """How the student is pruned while it is distilled.
 
     Attributes:

@@ -481,8 +481,7 @@ def distill(
 def _compression_record(compression) -> dict | None:
     if compression is None:
         return None
-    return {"scheme": "prune" if isinstance(compression, Pruning) else "cluster",
-            **compression.to_dict()}
+    return {"scheme": compression.registered_name, **compression.to_dict()}
 
 
 def _tune(teacher, student_model, initial_weights, data, plan, trials, epochs, compressed,

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from edgedistill.errors import EdgeDistillError
@@ -45,6 +46,24 @@ def _value(text: str):
             pass
     return text
 
+
+
+def build(cls, settings: dict, what: str):
+    """``cls(**settings)`` for a dataclass, an unknown setting named in one line.
+
+    Example:
+        >>> @dataclasses.dataclass
+        ... class Prune:
+        ...     sparsity: float = 0.5
+        >>> build(Prune, {"sparsity": 0.8}, "prune")
+        Prune(sparsity=0.8)
+    """
+    known = {field.name for field in dataclasses.fields(cls)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise EdgeDistillError(f"{what}: unknown setting {unknown[0]!r:.40}; known: "
+                               f"{', '.join(sorted(known))}")
+    return cls(**settings)
 
 class Registry:
     """Classes a user selects by name: distillation losses, augmentations, compression schemes.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -39,3 +40,10 @@ def mlperf_model(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"MLPerf Tiny model {path} is absent (set EDGEDISTILL_MLPERF_DIR)")
     return path
+
+
+def strict_json(text: str):
+    """``json.loads`` that refuses NaN and Infinity, as every JSON parser but Python's does."""
+    def refuse(constant):
+        raise ValueError(f"{constant} in JSON")
+    return json.loads(text, parse_constant=refuse)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import mlperf_model
+from conftest import mlperf_model, strict_json
 
 from edgedistill.cli import main
 
@@ -65,20 +65,14 @@ def test_quickstart_refuses_to_overwrite(quickstart):
     assert sorted(p.name for p in out.iterdir()) == before
 
 
-def _strict_json(path):
-    def refuse(constant):
-        raise ValueError(f"{constant} in {path}")
-    return json.loads(path.read_text(), parse_constant=refuse)
-
-
 def test_records_are_valid_json_naming_the_final_paths(quickstart):
     out, _ = quickstart
     records = [out / "report.json", out / "distill" / "distill.json",
                out / "student-int8" / "conversion.json", out / "scratch-int8" / "conversion.json"]
     for record in records:
         assert ".partial" not in record.read_text(), record
-        _strict_json(record)
-    report = _strict_json(out / "report.json")
+        strict_json(record.read_text())
+    report = strict_json((out / "report.json").read_text())
     assert Path(report["out_dir"]) == out
     assert Path(report["student"]["tflite_path"]).is_file()
     assert Path(report["student"]["micro"]["out_dir"]).is_dir()

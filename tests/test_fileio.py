@@ -1,5 +1,4 @@
 import dataclasses
-import json
 import os
 import signal
 import subprocess
@@ -8,6 +7,7 @@ import tempfile
 import time
 
 import pytest
+from conftest import strict_json
 
 from edgedistill._fileio import (
     check_output_dir,
@@ -136,16 +136,10 @@ def test_outputs_follow_the_umask(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o644
 
 
-def _strict(text):
-    def refuse(constant):
-        raise ValueError(constant)
-    return json.loads(text, parse_constant=refuse)
-
-
 def test_json_text_is_always_valid_json():
     text = json_text({"loss": float("nan"), "peak": [float("inf"), -float("inf"), 1.5],
                       "pair": (1, 2)})
-    assert _strict(text) == {"loss": None, "peak": [None, None, 1.5], "pair": [1, 2]}
+    assert strict_json(text) == {"loss": None, "peak": [None, None, 1.5], "pair": [1, 2]}
     assert text.endswith("}\n")
 
 

@@ -10,18 +10,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import mlperf_model
+from conftest import mlperf_model, strict_json
 from tflite_mutants import mutate
 
 from edgedistill.micro.bundle import FILES
 
 SECONDS_PER_MUTANT = 120
-
-
-def _strict_json(text):
-    def refuse(constant):
-        raise ValueError(f"{constant} in JSON")
-    return json.loads(text, parse_constant=refuse)
 
 
 def _outcome(mutant, out):
@@ -36,7 +30,7 @@ def _outcome(mutant, out):
         assert list(out.parent.glob(f".{out.name}.*")) == []
         return "refused"
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
-    manifest = _strict_json((out / "manifest.json").read_text())
+    manifest = strict_json((out / "manifest.json").read_text())
     arena = manifest["arena"]
     assert 0 < arena["measured_bytes"] <= arena["recommended_bytes"] < 2**31
     if child.returncode == 1:  # written, but its own check failed: it says so

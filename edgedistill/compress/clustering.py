@@ -77,12 +77,7 @@ class Clustering(CompressionScheme):
         if not isinstance(spec, dict):
             raise EdgeDistillError(f"cluster: expected a cluster count or key=value settings, "
                                    f"got {spec!r:.60}")
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(spec) - known)
-        if unknown:
-            raise EdgeDistillError(f"cluster: unknown setting {unknown[0]!r:.40}; known: "
-                                   f"{', '.join(sorted(known))}")
-        return cls(**spec)
+        return specs.build(cls, spec, "cluster")
 
     def _targets(self, model) -> set[str]:
         if self.layers is None:

@@ -109,12 +109,7 @@ class Pruning(CompressionScheme):
         if not isinstance(spec, dict):
             raise EdgeDistillError(f"prune: expected a sparsity or key=value settings, got "
                                    f"{spec!r:.60}")
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(spec) - known)
-        if unknown:
-            raise EdgeDistillError(f"prune: unknown setting {unknown[0]!r:.40}; known: "
-                                   f"{', '.join(sorted(known))}")
-        return cls(**spec)
+        return specs.build(cls, spec, "prune")
 
     def settled_epoch(self, epochs: int) -> int:
         """The first epoch (from 0) that ends with every layer at its target sparsity."""

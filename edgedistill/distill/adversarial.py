@@ -127,12 +127,7 @@ def get(identifier) -> Adversary:
     if not isinstance(identifier, dict):
         raise EdgeDistillError(f"adversary: cannot interpret {identifier!r:.80}; "
                                "give e.g. pgd:epsilon=0.1,steps=5")
-    known = {field.name for field in dataclasses.fields(Adversary)}
-    unknown = sorted(set(identifier) - known)
-    if unknown:
-        raise EdgeDistillError(f"adversary: unknown setting {unknown[0]!r}; "
-                               f"known: {', '.join(sorted(known))}")
-    return Adversary(**identifier)
+    return specs.build(Adversary, identifier, "adversary")
 
 
 def adversarial_accuracy(model, data, adversary: Adversary, *, batch_size: int = 256,

@@ -247,26 +247,29 @@ def relocated(value, old: str | os.PathLike, new: str | os.PathLike):
     return value
 
 
-def _has_progress(progress: Path) -> bool:
-    return progress.is_dir() and any(p.is_dir() for p in progress.iterdir())
+def _has_progress(work: Path, progress_dirs: tuple[str, ...]) -> bool:
+    return any(progress.is_dir() and any(p.is_dir() for p in progress.iterdir())
+               for pattern in progress_dirs for progress in work.glob(pattern))
 
 
 @contextlib.contextmanager
 def resumable_output_dir(path: str | os.PathLike, force: bool = False,
-                         resume: bool = False, progress_dir: str = "checkpoints"
+                         resume: bool = False, progress_dir: str | tuple[str, ...] = "checkpoints"
                          ) -> Iterator[Path]:
     """Like :func:`output_dir`, but an interrupted run's work survives for ``resume``.
 
     The work directory has a fixed name, ``.<name>.partial`` beside
     ``path``. If the run fails after it has written ``progress_dir``
-    (a sub-directory of checkpoints) there, the directory stays, even after ``kill -9``; the
+    (a sub-directory of checkpoints; or glob patterns of several, such as a
+    nested run's) there, the directory stays, even after ``kill -9``; the
     next run must either ``resume`` it or ``force`` a fresh start; one killed
-    before its first checkpoint is simply removed. On success ``progress_dir``
-    is removed and the rest becomes ``path``.
+    before its first checkpoint is simply removed. On success the progress
+    directories are removed and the rest becomes ``path``.
     """
+    patterns = (progress_dir,) if isinstance(progress_dir, str) else tuple(progress_dir)
     path = check_output_dir(path, force)
     work = path.with_name(f".{path.name}.partial")
-    if work.exists() and not _has_progress(work / progress_dir):
+    if work.exists() and not _has_progress(work, patterns):
         shutil.rmtree(work)
     if work.exists():
         if not resume and not force:
@@ -282,8 +285,10 @@ def resumable_output_dir(path: str | os.PathLike, force: bool = False,
     try:
         yield work
     except BaseException:
-        if not _has_progress(work / progress_dir):
+        if not _has_progress(work, patterns):
             shutil.rmtree(work, ignore_errors=True)
         raise
-    shutil.rmtree(work / progress_dir, ignore_errors=True)
+    for pattern in patterns:
+        for progress in list(work.glob(pattern)):
+            shutil.rmtree(progress, ignore_errors=True)
     _put_in_place(work, path)

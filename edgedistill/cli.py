@@ -177,8 +177,10 @@ def _specs(values, what):
                    " Required, here or in --recipe.")
 @click.option("--recipe", "-r", type=click.Path(dir_okay=False), default=None,
               help="A YAML file of distill settings (keys: the options' names, e.g. teacher, "
-                   "student, data, out, losses, augment, epochs); options given here override "
-                   "it.")
+                   "student, data, out, losses, augment, epochs), or of stages (distill, "
+                   "prune, QAT, convert) each continuing from the one before, or the name of "
+                   "a built-in staged recipe (see 'edgedistill recipes'). Options given here "
+                   "override the recipe's settings (a stage's own settings still win).")
 @click.option("--loss", "-l", "losses", multiple=True, metavar="NAME[:KEY=VALUE,...]",
               help="A distillation loss; repeat to combine: logits_distillation, logits_mse, "
                    "feature_distillation, attention_transfer, rkd_distance, rkd_angle. Layer "
@@ -253,9 +255,14 @@ def distill(ctx, recipe, **options):
 
     settings = _distill_settings(options)
     if recipe:
-        from edgedistill.distill.recipe import load_recipe
+        from edgedistill import recipes
 
-        settings = {**load_recipe(recipe), **_given_on_command_line(ctx, settings)}
+        loaded = recipes.load(recipe)
+        if isinstance(loaded, recipes.Recipe):
+            _run_staged_recipe(loaded.with_shared(_given_on_command_line(ctx, settings)),
+                               options["force"], options["resume"])
+            return
+        settings = {**loaded, **_given_on_command_line(ctx, settings)}
     for name, option in (("student", "--student"), ("data", "--data"), ("out_dir", "--out")):
         if not settings.get(name):
             raise EdgeDistillError(f"{option}: required (on the command line or in --recipe)")
@@ -267,6 +274,17 @@ def distill(ctx, recipe, **options):
 
     _stdout().print(distill_table(result))
     _warn(result.warnings)
+
+
+def _run_staged_recipe(recipe, force: bool, resume: bool) -> None:
+    from edgedistill.recipes import run_recipe
+    from edgedistill.summary import recipe_table
+
+    result = run_recipe(recipe, force=force, resume=resume, progress=_RichProgress())
+    _stdout().print(recipe_table(result))
+    _warn(dict.fromkeys(w for stage in result.stages if stage.distill
+                        for w in stage.distill.warnings))
+    click.echo(f"Report: {result.out_dir}/report.md; the product: {result.student_path}")
 
 
 # CLI parameter -> distill() argument, where the names differ.
@@ -429,6 +447,21 @@ def targets_show(name):
     from edgedistill.targets.report import target_details
 
     _stdout().print(target_details(get(name)))
+
+
+@main.command()
+@click.argument("name", required=False)
+def recipes(name):
+    """List the built-in staged recipes, or print recipe NAME's file to copy and edit."""
+    from edgedistill import recipes as recipes_lib
+
+    if name:
+        recipes_lib.get(name)  # a clean error for an unknown name
+        click.echo(recipes_lib.builtin_recipes()[name].read_text(), nl=False)
+        return
+    from edgedistill.summary import recipes_table
+
+    _stdout().print(recipes_table([recipes_lib.get(n) for n in recipes_lib.builtin_recipes()]))
 
 
 @main.command()

@@ -195,3 +195,89 @@ def pipeline_markdown(result) -> str:
           for line in to_markdown(result.profile).splitlines()),
     ]
     return "\n".join(lines) + "\n"
+
+
+_RECIPE_COLUMNS = ("stage", "distilled", "from scratch", "gain", "size", "details")
+
+
+def _recipe_rows(result) -> list[tuple[str, ...]]:
+    """One row per stage: the student's and the baseline's accuracy, size and details."""
+    rows = []
+    for stage in result.stages:
+        if stage.distill is not None:
+            d = stage.distill
+            rows.append((stage.stage.name, _pct(d.student_accuracy), _pct(d.scratch_accuracy),
+                         _gain(d.student_accuracy, d.scratch_accuracy),
+                         f"{d.student_params:,} params", _compression_details(d)))
+        else:
+            s, b = stage.student, stage.scratch
+            arena = f"; TFLM arena {fmt_bytes(s.micro['arena']['recommended_bytes'])}" \
+                if s.micro else ""
+            elements = sum(k["elements"] for k in stage.kernels) or 1
+            zeros = sum(k["zeros"] * k["elements"] for k in stage.kernels) / elements
+            distinct = max((k["distinct_values"] for k in stage.kernels), default=0)
+            rows.append((stage.stage.name, _pct(s.tflite_accuracy),
+                         _pct(b.tflite_accuracy if b else None),
+                         _gain(s.tflite_accuracy, b.tflite_accuracy if b else None),
+                         fmt_bytes(s.tflite_bytes),
+                         f"{s.mode}; {_pct(s.agreement)} agreement with Keras{arena}; kernels "
+                         f"{_pct(zeros)} zeros, at most {distinct} values per channel"))
+    return rows
+
+
+def _gain(student: float, scratch: float | None) -> str:
+    return "—" if scratch is None else f"{100 * (student - scratch):+.1f}"
+
+
+def _compression_details(d) -> str:
+    details = []
+    if d.channel_pruning:
+        details.append("channels " + ", ".join(
+            f"{r['channels_before']}→{r['channels_after']}" for r in d.channel_pruning["layers"]))
+    if d.compression and d.compression["scheme"] == "prune":
+        details.append("sparsity " + ", ".join(f"{100 * r['sparsity']:.0f}%"
+                                               for r in d.compressed_layers))
+    elif d.compression:
+        details.append("distinct values " + ", ".join(str(r["distinct_values"])
+                                                      for r in d.compressed_layers))
+    if d.qat:
+        details.append("QAT")
+    return "; ".join(details) or f"{d.epochs} epochs"
+
+
+def recipe_table(result) -> Table:
+    """Every stage of a recipe: distilled student beside the same recipe without a teacher."""
+    table = Table(title=f"Recipe {result.recipe.name} (test split)")
+    for column in _RECIPE_COLUMNS:
+        table.add_column(column, justify="left" if column in ("stage", "details") else "right")
+    for row in _recipe_rows(result):
+        table.add_row(*row)
+    table.caption = (f"from scratch: the same stages without a teacher, from the same weights "
+                     f"· saved in {result.out_dir} ({result.seconds / 60:.1f} min)")
+    return table
+
+
+def recipe_markdown(result) -> str:
+    """report.md of a staged recipe."""
+    lines = [f"# Recipe {result.recipe.name}", ""]
+    if result.recipe.description:
+        lines += [result.recipe.description, ""]
+    lines += ["| " + " | ".join(_RECIPE_COLUMNS) + " |",
+              "|---|" + "---:|" * (len(_RECIPE_COLUMNS) - 2) + "---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in _recipe_rows(result)]
+    lines += ["", "Accuracies on the test split. From scratch: the same stages without a "
+              "teacher (hard labels only), from the same initial weights and on the same "
+              "batches.", "", f"The product: {result.student_path}"]
+    return "\n".join(lines) + "\n"
+
+
+def recipes_table(recipes) -> Table:
+    """The built-in recipes: name, stages and what each is for."""
+    table = Table(title="Built-in recipes (edgedistill distill --recipe NAME -t ... -s ... "
+                  "-d ... -o ...)")
+    for column in ("name", "stages", "what it does"):
+        table.add_column(column)
+    for recipe in recipes:
+        table.add_row(recipe.name, " → ".join(s.name for s in recipe.stages),
+                      recipe.description)
+    return table

@@ -116,6 +116,13 @@ CASES = [
      "unknown key 'temprature'"),
     ("recipe YAML alias bomb", ("distill", "--recipe", "{g}/bomb.yaml"),
      "aliases expand to more than"),
+    ("unknown built-in recipe", ("distill", "--recipe", "prune-everything"),
+     "no such recipe file or built-in recipe; built-in: "),
+    ("recipe stage of an unknown kind", ("distill", "--recipe", "{g}/stagekind.yaml"),
+     "stages[1]: expected one stage kind"),
+    ("recipe stage sets the student", ("distill", "--recipe", "{g}/stagestudent.yaml"),
+     "stages[2].distill.student: set it once"),
+    ("recipes of an unknown name", ("recipes", "nope"), "recipe 'nope': unknown"),
     # command line
     ("unknown command", ("frobnicate",), "frobnicate"),
     ("unknown option", ("profile", KWS, "--colour"), "--colour"),
@@ -160,6 +167,9 @@ def garden(tmp_path_factory):
     (g / "wrongtype.yaml").write_text(
         re.sub(r"clock_hz: \{value: \d+", "clock_hz: {value: fast", target))
     (g / "typo.yaml").write_text("temprature: 2\n")
+    (g / "stagekind.yaml").write_text("stages:\n  - quantize: {}\n")
+    (g / "stagestudent.yaml").write_text(
+        "stages:\n  - distill: {}\n  - distill: {student: s.h5}\n")
     _bundle(g / "bundle-empty", None)
     (g / "bundle-dir").mkdir()
     (g / "bundle-dir" / "manifest.json").mkdir()

@@ -61,21 +61,29 @@ def load_recipe(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise EdgeDistillError(f"{path}: a recipe is a mapping of distill settings "
                                "(key: value lines)")
+    if "stages" in data:
+        raise EdgeDistillError(f"{path}: a staged recipe; run it with "
+                               "edgedistill.recipes.run_recipe or 'edgedistill distill --recipe'")
+    return check_settings(path, data)
+
+
+def check_settings(where: str | os.PathLike, data: dict) -> dict:
+    """``data``'s keys as ``distill()`` arguments, each value checked; errors start ``where``."""
     settings = {}
     for raw_key, value in data.items():
         key = _ALIASES.get(str(raw_key).replace("-", "_"), str(raw_key).replace("-", "_"))
         if key not in KEYS:
-            raise EdgeDistillError(f"{path}: unknown key {raw_key!r:.40}; known: "
+            raise EdgeDistillError(f"{where}: unknown key {raw_key!r:.40}; known: "
                                    f"{', '.join(sorted(KEYS))}")
         if key in settings:
-            raise EdgeDistillError(f"{path}: {key} is given twice")
-        settings[key] = _checked(path, key, value)
+            raise EdgeDistillError(f"{where}: {key} is given twice")
+        settings[key] = _checked(where, key, value)
     return settings
 
 
-def _checked(path: Path, key: str, value):
+def _checked(where, key: str, value):
     def fail(expected: str):
-        raise EdgeDistillError(f"{path}: {key}: expected {expected}, got {value!r:.60}")
+        raise EdgeDistillError(f"{where}: {key}: expected {expected}, got {value!r:.60}")
 
     if value is None and key not in ("teacher", *_TEXT[:3]):
         return None

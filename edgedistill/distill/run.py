@@ -168,6 +168,7 @@ def distill(
     cluster=None,
     prune_channels: float | None = None,
     scratch_baseline: bool = True,
+    scratch_student=None,
     cache_teacher: bool = True,
     cache_dir: str | os.PathLike | None = None,
     force: bool = False,
@@ -246,6 +247,10 @@ def distill(
             baseline starts from the same pruned weights.
         scratch_baseline: also train the student from the same initial
             weights on the same batches from hard labels alone.
+        scratch_student: where the scratch baseline starts instead (a model
+            file or model of the student's architecture). A recipe's later
+            stages pass the previous stage's scratch student, so that the
+            baseline is the same recipe without a teacher.
         cache_teacher: without augmentation, compute the teacher's outputs
             once and read them from a memory-mapped cache; False runs the
             teacher on every batch.
@@ -310,10 +315,15 @@ def distill(
     k.utils.set_random_seed(seed)
 
     student_model = _student(student, data)
+    scratch_model = None if scratch_student is None else _student(scratch_student, data)
     channels = None
     if prune_channels is not None:
         student_model, channels = structured.prune_channels(student_model, prune_channels)
+        if scratch_model is not None:
+            scratch_model, _ = structured.prune_channels(scratch_model, prune_channels)
     initial_weights = student_model.get_weights()
+    scratch_weights = initial_weights if scratch_model is None else _same_architecture(
+        scratch_model, student_model, scratch_student)
     assistant_models = [_student(spec, data) for spec in assistants] if mode == "assistant" \
         else []
     _check_layer_names(plan.losses, [student_model, *assistant_models], teacher_specs, data)
@@ -326,7 +336,8 @@ def distill(
         teacher_augment=teacher_augment,
         generations=generations, assistants=assistants, synthetic_samples=synthetic_samples,
         tune=tune, tune_epochs=tune_epochs, qat=qat, scratch_baseline=scratch_baseline,
-        compression=_compression_record(compression), prune_channels=prune_channels))
+        compression=_compression_record(compression), prune_channels=prune_channels,
+        scratch_student=scratch_student))
     chain: list[dict] = []
     with resumable_output_dir(out_dir, force, resume) as work:
         out = Path(out_dir)
@@ -357,7 +368,7 @@ def distill(
         def run_scratch(teacher_for_adversary=None):
             progress.stage("scratch", f"{student} on hard labels only: same start, same batches"
                            + (" (adversarial training)" if plan.adversary else ""))
-            scratch = compressed(links.clone_with(student_model, initial_weights), data)
+            scratch = compressed(links.clone_with(student_model, scratch_weights), data)
             _, scratch = fits.run(
                 "scratch", scratch, SCRATCH_FILE, lambda checkpoints: links.train_alone(
                     scratch, data, compressed_plan, progress=progress, stage="scratch",
@@ -583,6 +594,16 @@ def _student(spec, data: Dataset):
     if is_zoo_name(spec):
         return zoo.build(str(spec), data.input_shape, data.num_classes)
     return load_keras_model(spec)
+
+
+def _same_architecture(model, student_model, spec) -> list:
+    """``model``'s weights, which must fit ``student_model`` one for one."""
+    weights = model.get_weights()
+    if [w.shape for w in weights] != [w.shape for w in student_model.get_weights()]:
+        raise EdgeDistillError(
+            f"scratch student {spec}: its weights do not fit the student's architecture "
+            f"({student_model.name}); the baseline must be the same network")
+    return weights
 
 
 def _check_data_free_teachers(teacher_specs, data) -> None:

@@ -1,0 +1,1 @@
+"""Built-in staged recipes (*.yaml), shipped as edgedistill.recipes.builtin."""

@@ -1,21 +1,20 @@
 """Compression while distilling: int8 accuracy, bytes, TFLM arena and MACs, 3 seeds.
 
-The rows, each an int8 .tflite of the same student-cnn with the distill
-benchmark's cached teacher (benchmarks/distill.py):
+Every row runs the built-in recipes (``edgedistill recipes``) with the
+distill benchmark's cached teacher (benchmarks/distill.py) and student-cnn,
+and every row has its baseline: the same stages without a teacher, from the
+same weights on the same batches.
 
-- scratch + PTQ: trained on hard labels, then full-integer post-training quantization;
-- distilled + PTQ: distilled in float, then post-training quantization;
-- QAT, no distillation: the scratch baseline of a ``qat=True`` run;
-- quantization-aware distillation: ``distill(qat=True)``;
-- 50% pruning, then PQAT: ``distill(prune=0.5)``, then ``distill(qat=True)`` from
-  that student (sparsity-preserving QAT), for half the epochs;
-- 2:4 pruning, then PQAT: the same with ``prune="m_by_n=2:4"``;
-- channel pruning + distillation: 30% of each hidden layer's channels removed
-  from the distilled student (``prune_channels=0.3``; on student-cnn that
-  roughly halves the MACs), then distilled again, then PTQ.
+- PTQ: distilled in float (40 epochs), then full-integer post-training
+  quantization; its baseline is scratch + PTQ.
+- the ``qad``, ``prune-pqat``, ``sparse-2-4`` and ``shrink-channels``
+  recipes, each continuing from that float student (and its baseline from the
+  float scratch student): quantization-aware distillation; 50% pruning then
+  sparsity-preserving QAT; 2:4 then PQAT; 30% of the channels removed
+  (about half the MACs), distilled again, then QAT.
 
-Each (stage, seed) is cached in ~/.cache/edgedistill/benchmarks/compress-runs.jsonl,
-so an interrupted run continues; RESULTS.md gets its section at the end.
+Each seed is cached in ~/.cache/edgedistill/benchmarks/compress-runs.jsonl, so
+an interrupted run continues; RESULTS.md gets its section at the end.
 
 Usage (from the repository root):
     python benchmarks/compress.py [--data fashion-mnist] [--seeds 3] [--epochs 40]
@@ -24,6 +23,7 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import statistics
@@ -35,64 +35,68 @@ from _results import preamble, prepend
 from distill import CACHE, teacher_file
 
 RUNS = CACHE / "compress-runs.jsonl"
+LAYOUT = 2  # rows from the built-in recipes
 ROWS = {
-    "scratch-ptq": "scratch + PTQ",
-    "distilled-ptq": "distilled + PTQ",
-    "qat": "QAT, no distillation",
-    "qad": "quantization-aware distillation",
-    "prune50-pqat": "50% pruning, then PQAT",
-    "prune24-pqat": "2:4 pruning, then PQAT",
-    "channels30": "30% of channels removed, distilled again, PTQ",
+    "ptq": "float distillation, then PTQ",
+    "qad": "quantization-aware distillation (qad)",
+    "prune-pqat": "50% pruning, then PQAT (prune-pqat)",
+    "sparse-2-4": "2:4 pruning, then PQAT (sparse-2-4)",
+    "shrink-channels": "30% of channels removed, distilled, QAT (shrink-channels)",
 }
 
 
-def _measure(model_path: str, data, out: Path, float_accuracy: float) -> dict:
-    """int8 conversion (with a Micro bundle) and the figures of the table."""
+def _measure(conversion, kernels) -> dict:
+    """The figures of one int8 model: accuracy, bytes (also gzipped), arena, MACs, zeros."""
     from edgedistill import targets
-    from edgedistill.convert import convert
     from edgedistill.profile import profile_model
 
-    converted = convert(model_path, data, out)
-    report = profile_model(converted.tflite_path, targets.list_targets()[:1])
+    report = profile_model(conversion.tflite_path, targets.list_targets()[:1])
     # Unstructured zeros do not shrink a .tflite; they shrink it compressed.
-    gzipped = len(gzip.compress(Path(converted.tflite_path).read_bytes(), compresslevel=9))
-    return {"float_accuracy": float_accuracy, "int8_accuracy": converted.tflite_accuracy,
-            "tflite_bytes": converted.tflite_bytes, "gzip_bytes": gzipped,
-            "arena_bytes": converted.micro["arena"]["measured_bytes"],
-            "macs": report.totals.macs}
+    gzipped = len(gzip.compress(Path(conversion.tflite_path).read_bytes(), compresslevel=9))
+    elements = sum(k["elements"] for k in kernels or ()) or 1
+    return {"float_accuracy": conversion.keras_accuracy,
+            "int8_accuracy": conversion.tflite_accuracy,
+            "tflite_bytes": conversion.tflite_bytes, "gzip_bytes": gzipped,
+            "arena_bytes": conversion.micro["arena"]["measured_bytes"]
+            if conversion.micro else None,
+            "macs": report.totals.macs,
+            "zeros": sum(k["zeros"] * k["elements"] for k in kernels or ()) / elements}
+
+
+def _row(stage) -> dict:
+    """A convert stage's distilled and no-teacher figures."""
+    from edgedistill.convert.litert import kernel_statistics
+
+    return {"distilled": _measure(stage.student, stage.kernels),
+            "scratch": _measure(stage.scratch, kernel_statistics(stage.scratch.tflite_path))}
 
 
 def _stages(seed: int, args) -> dict[str, dict]:
     """Every row's figures for one seed, trained here."""
+    from edgedistill import recipes
     from edgedistill.data import load_dataset
-    from edgedistill.distill import distill
+    from edgedistill.recipes.schema import Recipe, Stage
 
     data = load_dataset(args.data, seed=seed)
-    teacher = str(teacher_file(args.data, 0))
-    common = dict(epochs=args.epochs, seed=seed)
+    shared = {"teacher": str(teacher_file(args.data, 0)), "student": "student-cnn",
+              "data": data, "epochs": args.epochs, "seed": seed}
+    ptq = Recipe("ptq", "float distillation, then int8", {}, (
+        Stage("distill", "1-distill", {}), Stage("convert", "2-int8", {"mode": "int8"})))
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        plain = distill(teacher, "student-cnn", data, tmp / "plain", **common)
-        rows["scratch-ptq"] = _measure(plain.scratch_path, data, tmp / "c1",
-                                       plain.scratch_accuracy)
-        rows["distilled-ptq"] = _measure(plain.student_path, data, tmp / "c2",
-                                         plain.student_accuracy)
-        qat = distill(teacher, "student-cnn", data, tmp / "qat", qat=True, **common)
-        rows["qat"] = _measure(qat.scratch_path, data, tmp / "c3", qat.scratch_accuracy)
-        rows["qad"] = _measure(qat.student_path, data, tmp / "c4", qat.student_accuracy)
-        for row, prune in (("prune50-pqat", 0.5), ("prune24-pqat", "m_by_n=2:4")):
-            pruned = distill(teacher, "student-cnn", data, tmp / f"{row}-prune", prune=prune,
-                             scratch_baseline=False, **common)
-            pqat = distill(teacher, pruned.student_path, data, tmp / f"{row}-qat", qat=True,
-                           scratch_baseline=False, epochs=max(1, args.epochs // 2), seed=seed)
-            rows[row] = {**_measure(pqat.student_path, data, tmp / f"{row}-c",
-                                    pqat.student_accuracy),
-                         "pruned_layers": pruned.compressed_layers}
-        smaller = distill(teacher, plain.student_path, data, tmp / "channels",
-                          prune_channels=0.3, scratch_baseline=False, **common)
-        rows["channels30"] = _measure(smaller.student_path, data, tmp / "c5",
-                                      smaller.student_accuracy)
+        base = recipes.run_recipe(ptq.with_shared(shared), tmp / "ptq")
+        rows["ptq"] = _row(base.stages[-1])
+        float_stage = base.stages[0].distill
+        for name in list(ROWS)[1:]:
+            print(f"seed {seed}: {name}", file=sys.stderr, flush=True)
+            recipe = recipes.get(name)
+            # The recipe's first stage is the float distillation done above.
+            recipe = dataclasses.replace(recipe, stages=recipe.stages[1:]).with_shared({
+                **shared, "student": float_stage.student_path,
+                "scratch_student": float_stage.scratch_path})
+            result = recipes.run_recipe(recipe, tmp / name)
+            rows[name] = _row(result.stages[-1])
     return rows
 
 
@@ -100,14 +104,51 @@ def _runs() -> dict:
     if not RUNS.exists():
         return {}
     return {(r["data"], r["epochs"], r["seed"]): r for r in map(json.loads,
-                                                               RUNS.read_text().splitlines())}
+                                                               RUNS.read_text().splitlines())
+            if r.get("layout") == LAYOUT}
 
 
-def _fmt(values, kind: str) -> str:
+def _accuracy(values) -> str:
     median = statistics.median(values)
-    if kind == "accuracy":
-        return f"{100 * median:.2f}% ({100 * min(values):.2f}–{100 * max(values):.2f})"
-    return f"{int(median):,}"
+    return f"{100 * median:.2f}% ({100 * min(values):.2f}–{100 * max(values):.2f})"
+
+
+def _points(values) -> str:
+    return f"{100 * statistics.median(values):+.2f}"
+
+
+def _count(values) -> str:
+    return "—" if None in values else f"{int(statistics.median(values)):,}"
+
+
+def _goals(per_seed: list[dict]) -> list[str]:
+    """The issue's goals, each median over seeds of the per-seed difference."""
+    def median(row, who, figure, minus=None):
+        return statistics.median(
+            seed[row][who][figure] - (0 if minus is None else seed[minus[0]][minus[1]][figure])
+            for seed in per_seed)
+
+    qad_gain = median("qad", "distilled", "int8_accuracy", ("ptq", "scratch"))
+    qad_drop = statistics.median(seed["qad"]["distilled"]["float_accuracy"]
+                                 - seed["qad"]["distilled"]["int8_accuracy"]
+                                 for seed in per_seed)
+    shrink_loss = -median("shrink-channels", "distilled", "int8_accuracy",
+                          ("ptq", "distilled"))
+    macs = statistics.median(seed["shrink-channels"]["distilled"]["macs"]
+                             / seed["ptq"]["distilled"]["macs"] for seed in per_seed)
+
+    def verdict(ok):
+        return "met" if ok else "NOT met"
+
+    return [
+        f"- goal, QAD int8 ≥ scratch + PTQ + 1.5 points: {100 * qad_gain:+.2f} points, "
+        f"{verdict(qad_gain >= 0.015)}",
+        f"- goal, QAD int8 within 0.3 points of its float accuracy: {100 * qad_drop:.2f} "
+        f"points below, {verdict(qad_drop <= 0.003)}",
+        f"- goal, channel pruning to about half the MACs ({macs:.2f}x) loses ≤ 1 point against "
+        f"the distilled student + PTQ: {100 * shrink_loss:.2f} points lost, "
+        f"{verdict(shrink_loss <= 0.01)}",
+    ]
 
 
 def main() -> None:
@@ -122,8 +163,8 @@ def main() -> None:
         key = (args.data, args.epochs, seed)
         if key not in runs:
             print(f"seed {seed} ...", file=sys.stderr, flush=True)
-            runs[key] = {"data": args.data, "epochs": args.epochs, "seed": seed,
-                         "rows": _stages(seed, args)}
+            runs[key] = {"layout": LAYOUT, "data": args.data, "epochs": args.epochs,
+                         "seed": seed, "rows": _stages(seed, args)}
             RUNS.parent.mkdir(parents=True, exist_ok=True)
             with RUNS.open("a") as file:
                 file.write(json.dumps(runs[key]) + "\n")
@@ -134,23 +175,35 @@ def main() -> None:
         f"{args.seeds} seeds",
         "",
         *preamble("compress.py"),
-        "- student-cnn; teacher: the distill benchmark's cached teacher-cnn; PQAT stages run "
-        f"{max(1, args.epochs // 2)} epochs from the pruned student",
-        "- accuracy: median (min–max) over seeds; bytes, arena and MACs: median",
+        "- student-cnn; teacher: the distill benchmark's cached teacher-cnn; each row runs a "
+        "built-in recipe from the same float-distilled student (`edgedistill recipes NAME` "
+        "shows its stages and budgets)",
+        "- no teacher: the same stages on hard labels alone, from the float scratch student "
+        "(same initial weights, same batches); gain: median over seeds of the per-seed "
+        "difference",
+        "- accuracy: median (min–max) over seeds; bytes, arena, MACs and zeros: median, of the "
+        "distilled student",
         "",
-        "| row | int8 accuracy | its float accuracy | .tflite bytes | gzipped | TFLM arena "
-        "bytes (measured) | MACs |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| row | int8, distilled | int8, no teacher | gain (points) | float, distilled | "
+        ".tflite bytes | gzipped | TFLM arena bytes (measured) | MACs | kernel zeros |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row, label in ROWS.items():
-        values = {name: [seed[row][name] for seed in per_seed] for name in per_seed[0][row]
-                  if name != "pruned_layers"}
-        lines.append(f"| {label} | {_fmt(values['int8_accuracy'], 'accuracy')} | "
-                     f"{_fmt(values['float_accuracy'], 'accuracy')} | "
-                     f"{_fmt(values['tflite_bytes'], 'count')} | "
-                     f"{_fmt(values['gzip_bytes'], 'count')} | "
-                     f"{_fmt(values['arena_bytes'], 'count')} | {_fmt(values['macs'], 'count')} |")
-    section = "\n".join(lines) + "\n"
+        def values(who, figure, row=row):
+            return [seed[row][who][figure] for seed in per_seed]
+
+        gains = [seed[row]["distilled"]["int8_accuracy"] - seed[row]["scratch"]["int8_accuracy"]
+                 for seed in per_seed]
+        lines.append(
+            f"| {label} | {_accuracy(values('distilled', 'int8_accuracy'))} | "
+            f"{_accuracy(values('scratch', 'int8_accuracy'))} | {_points(gains)} | "
+            f"{_accuracy(values('distilled', 'float_accuracy'))} | "
+            f"{_count(values('distilled', 'tflite_bytes'))} | "
+            f"{_count(values('distilled', 'gzip_bytes'))} | "
+            f"{_count(values('distilled', 'arena_bytes'))} | "
+            f"{_count(values('distilled', 'macs'))} | "
+            f"{100 * statistics.median(values('distilled', 'zeros')):.0f}% |")
+    section = "\n".join([*lines, "", *_goals(per_seed)]) + "\n"
     prepend(section)
     print(section)
 

@@ -36,7 +36,7 @@ from edgedistill import specs
 from edgedistill._yaml import read_yaml
 from edgedistill.errors import EdgeDistillError
 
-_TEXT = ("student", "data", "out_dir", "mode", "schedule", "cache_dir")
+_TEXT = ("student", "data", "out_dir", "mode", "schedule", "cache_dir", "scratch_student")
 _INTEGERS = ("epochs", "batch_size", "patience", "teacher_epochs", "generations",
              "synthetic_samples", "tune", "tune_epochs", "seed")
 _NUMBERS = ("temperature", "alpha", "learning_rate", "teacher_learning_rate", "prune_channels")

@@ -147,7 +147,7 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, *,
     data = shared.pop("data")
     if not hasattr(data, "num_classes"):
         data = load_dataset(data, seed=shared.get("seed", 0))
-    chain = _Chain(student=shared.pop("student"))
+    chain = _Chain(student=shared.pop("student"), scratch=shared.pop("scratch_student", None))
     started = time.perf_counter()
     results = []
     with resumable_output_dir(out_dir, force, resume,
@@ -186,7 +186,7 @@ def _finished(work: Path, stage: Stage) -> StageResult | None:
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise EdgeDistillError(f"{record}: unreadable ({type(error).__name__}); pass --force "
                                "to start the recipe over") from None
-    if result.stage != stage:
+    if result.stage.to_dict() != stage.to_dict():
         raise EdgeDistillError(f"{record}: the recipe's stage {stage.name} has changed since "
                                "the interrupted run; pass --force to start over")
     return result

@@ -21,7 +21,8 @@ ones; an optional ``name`` labels it::
 Kinds (:data:`STAGE_KINDS`):
 
 - ``distill``: a ``distill()`` run. The first starts from the recipe's
-  student; every later one from the previous stage's student, and its scratch
+  student (and its baseline from ``scratch_student`` when the recipe names
+  one); every later one from the previous stage's student, and its scratch
   baseline from the previous stage's scratch student, so the baseline is the
   same recipe without a teacher. A zoo teacher is trained once, by the first
   stage, and reused.
@@ -41,8 +42,8 @@ from edgedistill.distill import recipe as settings_lib
 from edgedistill.errors import EdgeDistillError
 
 STAGE_KINDS = ("distill", "convert")
-# Stages continue from the previous student; data and output belong to the recipe.
-_RECIPE_ONLY = ("student", "data", "out_dir")
+# Stages continue from the previous students; data and output belong to the recipe.
+_RECIPE_ONLY = ("student", "scratch_student", "data", "out_dir")
 _CONVERT_KEYS = {"mode": str, "calibration_samples": int, "micro": bool}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 MAX_STAGES = 20
@@ -58,7 +59,7 @@ class Stage:
     settings: dict
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {"kind": self.kind, "name": self.name, "settings": _plain(self.settings)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,8 +77,22 @@ class Recipe:
         return dataclasses.replace(self, shared={**self.shared, **overrides})
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "description": self.description, "shared": self.shared,
-                "stages": [stage.to_dict() for stage in self.stages]}
+        return {"name": self.name, "description": self.description,
+                "shared": _plain(self.shared), "stages": [stage.to_dict() for stage in self.stages]}
+
+
+def _plain(value):
+    """``value`` as JSON: objects from the Python API (a Dataset, a model, a Pruning)
+    by their own ``to_dict()`` or their name."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    return f"{type(value).__name__}:{getattr(value, 'name', '')}"
 
 
 def is_staged(data) -> bool:

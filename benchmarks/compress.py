@@ -7,11 +7,12 @@ same weights on the same batches.
 
 - PTQ: distilled in float (40 epochs), then full-integer post-training
   quantization; its baseline is scratch + PTQ.
-- the ``qad``, ``prune-pqat``, ``sparse-2-4`` and ``shrink-channels``
-  recipes, each continuing from that float student (and its baseline from the
-  float scratch student): quantization-aware distillation; 50% pruning then
-  sparsity-preserving QAT; 2:4 then PQAT; 30% of the channels removed
-  (about half the MACs), distilled again, then QAT.
+- the ``qad``, ``prune-pqat``, ``sparse-2-4``, ``shrink-channels`` and
+  ``cluster`` recipes, each continuing from that float student (and its
+  baseline from the float scratch student): quantization-aware distillation;
+  50% pruning then sparsity-preserving QAT; 2:4 then PQAT; 30% of the channels
+  removed (about half the MACs), distilled again, then QAT; 16 values per
+  kernel, then cluster-preserving QAT.
 
 Each seed is cached in ~/.cache/edgedistill/benchmarks/compress-runs.jsonl, so
 an interrupted run continues; RESULTS.md gets its section at the end.
@@ -35,13 +36,14 @@ from _results import preamble, prepend
 from distill import CACHE, teacher_file
 
 RUNS = CACHE / "compress-runs.jsonl"
-LAYOUT = 2  # rows from the built-in recipes
+LAYOUT = 3  # rows from the built-in recipes, cluster included
 ROWS = {
     "ptq": "float distillation, then PTQ",
     "qad": "quantization-aware distillation (qad)",
     "prune-pqat": "50% pruning, then PQAT (prune-pqat)",
     "sparse-2-4": "2:4 pruning, then PQAT (sparse-2-4)",
     "shrink-channels": "30% of channels removed, distilled, QAT (shrink-channels)",
+    "cluster": "16 values per kernel, then CQAT (cluster)",
 }
 
 
@@ -60,7 +62,9 @@ def _measure(conversion, kernels) -> dict:
             "arena_bytes": conversion.micro["arena"]["measured_bytes"]
             if conversion.micro else None,
             "macs": report.totals.macs,
-            "zeros": sum(k["zeros"] * k["elements"] for k in kernels or ()) / elements}
+            "zeros": sum(k["zeros"] * k["elements"] for k in kernels or ()) / elements,
+            "values_per_channel": max((k["distinct_values"] for k in kernels or ()),
+                                      default=None)}
 
 
 def _row(stage) -> dict:
@@ -185,8 +189,9 @@ def main() -> None:
         "distilled student",
         "",
         "| row | int8, distilled | int8, no teacher | gain (points) | float, distilled | "
-        ".tflite bytes | gzipped | TFLM arena bytes (measured) | MACs | kernel zeros |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ".tflite bytes | gzipped | TFLM arena bytes (measured) | MACs | kernel zeros | "
+        "values per channel (at most) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row, label in ROWS.items():
         def values(who, figure, row=row):
@@ -202,7 +207,8 @@ def main() -> None:
             f"{_count(values('distilled', 'gzip_bytes'))} | "
             f"{_count(values('distilled', 'arena_bytes'))} | "
             f"{_count(values('distilled', 'macs'))} | "
-            f"{100 * statistics.median(values('distilled', 'zeros')):.0f}% |")
+            f"{100 * statistics.median(values('distilled', 'zeros')):.0f}% | "
+            f"{_count(values('distilled', 'values_per_channel'))} |")
     section = "\n".join([*lines, "", *_goals(per_seed)]) + "\n"
     prepend(section)
     print(section)

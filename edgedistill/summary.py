@@ -37,7 +37,8 @@ def distill_table(result) -> Table:
     for link, fit in zip(result.chain[:-1], fits, strict=True):
         row(f"{link['role']}: {link['name']}", f"{link['params']:,}", link["accuracy"], fit=fit)
     scheme = (result.compression or {}).get("scheme")
-    kind = "student (distilled" + (", QAT)" if result.qat else ", pruned)" if scheme == "prune"
+    qat = ", QAT)" if result.qat_scheme == "default" else f", {result.qat_scheme} QAT)"
+    kind = "student (distilled" + (qat if result.qat else ", pruned)" if scheme == "prune"
                                    else ", clustered)" if scheme == "cluster" else ")")
     row(kind, f"{result.student_params:,}", result.student_accuracy, "student", "distill")
     if result.scratch_accuracy is not None:
@@ -241,7 +242,7 @@ def _compression_details(d) -> str:
         details.append("distinct values " + ", ".join(str(r["distinct_values"])
                                                       for r in d.compressed_layers))
     if d.qat:
-        details.append("QAT")
+        details.append("QAT" if d.qat_scheme == "default" else f"QAT, {d.qat_scheme}")
     return "; ".join(details) or f"{d.epochs} epochs"
 
 

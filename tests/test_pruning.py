@@ -1,5 +1,7 @@
 """Magnitude pruning with tfmot: every pattern reaches its sparsity, and the zeros reach int8."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -190,9 +192,37 @@ def test_clustering_distills_the_student_and_its_baseline(digits, tmp_path):
     assert {r["distinct_values"] for r in result.compressed_layers} == {8}
     scratch = Clustering(8).report(load_keras_model(result.scratch_path))
     assert {r["distinct_values"] for r in scratch} == {8}
-    with pytest.raises(EdgeDistillError, match="cluster with qat"):
+    with pytest.raises(EdgeDistillError, match="cluster with qat: run them one after the"):
         distill(str(tmp_path / "teacher.h5"), "student-cnn", digits, tmp_path / "q",
                 cluster=8, qat=True)
+
+
+def test_qat_after_clustering_keeps_the_clusters_into_int8(digits, tmp_path):
+    """Cluster-preserving QAT, distilled: the saved student reloads and converts, and each
+    output channel of the int8 kernels holds at most the cluster count of values."""
+    from edgedistill.compress import is_quantize_wrapped
+    from edgedistill.compress.qat import is_clustered, qat_scheme
+    from edgedistill.convert.litert import kernel_statistics
+    from edgedistill.distill import distill
+
+    teacher = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Flatten(), k.layers.Dense(10)])
+    teacher.save(tmp_path / "teacher.h5")
+    clustered = distill(str(tmp_path / "teacher.h5"), "student-cnn", digits, tmp_path / "c",
+                        epochs=2, cluster=8, cache_dir=tmp_path / "cache")
+    float_student = load_keras_model(clustered.student_path)
+    assert is_clustered(float_student) and not is_clustered(build("student-cnn", (8, 8, 1), 10))
+    assert qat_scheme(float_student) == "cluster-preserving"
+    result = distill(str(tmp_path / "teacher.h5"), clustered.student_path, digits,
+                     tmp_path / "cqat", epochs=2, qat=True, cache_dir=tmp_path / "cache",
+                     scratch_student=clustered.scratch_path)
+    assert result.qat_scheme == "cluster-preserving"
+    for path in (result.student_path, result.scratch_path):
+        model = load_keras_model(path)
+        assert is_quantize_wrapped(model)
+        converted = convert(path, digits, tmp_path / f"int8-{Path(path).stem}", micro=False)
+        assert converted.agreement > 0.95
+        large = [s for s in kernel_statistics(converted.tflite_path) if s["elements"] > 256]
+        assert len(large) == 2 and all(s["distinct_values"] <= 8 for s in large), large
 
 
 @pytest.mark.parametrize(("spec", "message"), [

@@ -25,6 +25,11 @@ _quantization = tfmot().quantization.keras
 _QAT_LAYERS = ("QuantizeLayer", "QuantizeWrapper", "QuantizeWrapperV2")
 # A kernel this much zero was pruned: QAT must keep its zeros.
 SPARSE_FRACTION = 0.1
+# A kernel larger than this with at most this many distinct values was clustered
+# (trained weights are practically all distinct): QAT must keep its clusters.
+CLUSTERED_VALUES = 256
+# The cluster-preserving quantizer's own variables, which a plain QAT model lacks.
+_CLUSTER_VARIABLES = ("cluster_centroids_tf", "ori_weights_vars_tf", "pulling_indices_tf")
 
 
 def _default_8bit_config():
@@ -83,7 +88,27 @@ def is_sparse(model) -> bool:
     return any(np.mean(kernel == 0) >= SPARSE_FRACTION for kernel in _kernels(model))
 
 
-def quantize_student(model, preserve_sparsity: bool | None = None):
+def is_clustered(model) -> bool:
+    """True when a Conv or Dense kernel of more than ``CLUSTERED_VALUES`` weights holds at
+    most that many distinct values: a clustered model's kernels do."""
+    return any(kernel.size > CLUSTERED_VALUES and len(np.unique(kernel)) <= CLUSTERED_VALUES
+               for kernel in _kernels(model))
+
+
+def qat_scheme(model) -> str:
+    """The QAT scheme :func:`quantize_student` picks for ``model`` by default:
+    ``"default"``, ``"prune-preserving"``, ``"cluster-preserving"`` or
+    ``"prune-and-cluster-preserving"``."""
+    if is_quantize_wrapped(model):
+        return "default"
+    sparse, clustered = is_sparse(model), is_clustered(model)
+    if clustered:
+        return "prune-and-cluster-preserving" if sparse else "cluster-preserving"
+    return "prune-preserving" if sparse else "default"
+
+
+def quantize_student(model, preserve_sparsity: bool | None = None,
+                     preserve_clusters: bool | None = None):
     """Returns a QAT copy of ``model`` (tfmot annotate and apply; weights kept).
 
     A model that already carries QAT wrappers is returned as it is.
@@ -92,6 +117,10 @@ def quantize_student(model, preserve_sparsity: bool | None = None):
         preserve_sparsity: keep the zeros of a pruned model through training
             (tfmot's ``Default8BitPrunePreserveQuantizeScheme``, PQAT); by
             default, when the model :func:`is_sparse`.
+        preserve_clusters: keep each kernel's clusters through training
+            (tfmot's ``Default8BitClusterPreserveQuantizeScheme``, CQAT, or
+            PCQAT with ``preserve_sparsity``); by default, when the model
+            :func:`is_clustered`. Save such a model through :func:`plain_quantized`.
 
     Raises:
         EdgeDistillError: a layer tfmot cannot quantize, named in the message.
@@ -100,7 +129,12 @@ def quantize_student(model, preserve_sparsity: bool | None = None):
         return model
     if preserve_sparsity is None:
         preserve_sparsity = is_sparse(model)
-    scheme = ({"scheme": tfmot().experimental.combine.Default8BitPrunePreserveQuantizeScheme()}
+    if preserve_clusters is None:
+        preserve_clusters = is_clustered(model)
+    combine = tfmot().experimental.combine
+    scheme = ({"scheme": combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity)}
+              if preserve_clusters else
+              {"scheme": combine.Default8BitPrunePreserveQuantizeScheme()}
               if preserve_sparsity else {})
     try:
         annotated = model
@@ -117,6 +151,37 @@ def quantize_student(model, preserve_sparsity: bool | None = None):
             "use layers tfmot supports (Conv1D, Conv2D, DepthwiseConv2D, Dense, pooling, "
             "ReLU) or drop --qat"
         ) from None
+
+
+def plain_quantized(model, float_model):
+    """``model``, trained with cluster-preserving QAT, as a plain QAT model that saves and
+    reloads.
+
+    tfmot's cluster-preserving quantizer creates its variables only when it
+    finds clustered kernels while the layer is built, so a saved (P)CQAT
+    model does not reload (tf_keras rebuilds it from random kernels and
+    expects fewer weights). During training the quantizer writes the
+    clustered weights into each kernel, so a plain QAT model of
+    ``float_model``'s architecture given the trained kernels and ranges
+    computes exactly what ``model`` does, and converts to the same int8 model.
+    """
+    plain = quantize_student(float_model, preserve_sparsity=False, preserve_clusters=False)
+    for layer, trained_layer in zip(plain.layers, model.layers, strict=True):
+        trained = {_short_name(w, trained_layer): w for w in trained_layer.weights
+                   if _short_name(w, trained_layer) not in _CLUSTER_VARIABLES}
+        names = [_short_name(w, layer) for w in layer.weights]
+        if sorted(names) != sorted(trained):
+            raise EdgeDistillError(f"{layer.name}: the cluster-preserving QAT layer's weights "
+                                   f"({', '.join(sorted(trained))}) do not match a plain QAT "
+                                   f"layer's ({', '.join(sorted(names))})")
+        layer.set_weights([trained[name].numpy() for name in names])
+    return plain
+
+
+def _short_name(weight, layer) -> str:
+    """``kernel``, ``kernel_min``, ``max``: the weight's name without scopes, the layer's
+    name (which differs between two copies) or the ``:0``."""
+    return weight.name.split("/")[-1].split(":")[0].replace(layer.name, "").strip("_")
 
 
 def is_quantize_wrapped(model) -> bool:

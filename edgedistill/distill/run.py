@@ -32,6 +32,7 @@ from edgedistill import zoo
 from edgedistill._fileio import check_output_dir, json_text, resumable_output_dir
 from edgedistill._tf import keras
 from edgedistill.compress import Clustering, Pruning, quantize_student, structured
+from edgedistill.compress.qat import plain_quantized, qat_scheme
 from edgedistill.data import Dataset, load_dataset
 from edgedistill.distill import adversarial, links
 from edgedistill.distill import augment as augment_lib
@@ -96,6 +97,7 @@ class DistillResult:
     batch_size: int
     seed: int
     qat: bool
+    qat_scheme: str | None
     compression: dict | None
     compressed_layers: tuple[dict, ...] | None
     channel_pruning: dict | None
@@ -230,7 +232,9 @@ def distill(
             the chosen values then train the student with the full budget.
         tune_epochs: epochs per trial (default a quarter of ``epochs``).
         qat: train the student (the chain's last link) with tfmot
-            quantization-aware training.
+            quantization-aware training; a pruned student's zeros and a
+            clustered student's clusters are kept (PQAT, CQAT, PCQAT: see
+            :func:`~edgedistill.compress.qat.qat_scheme`).
         prune: prune the student (and the scratch baseline) with tfmot
             while it is distilled: a :class:`~edgedistill.compress.Pruning`,
             a sparsity, or its settings as a mapping or ``key=value,...``
@@ -290,9 +294,8 @@ def distill(
             "distill its student.h5 with --qat (sparsity-preserving QAT keeps the zeros)")
     if clustering is not None and qat:
         raise EdgeDistillError(
-            "cluster with qat: choose one of them per run; QAT after clustering moves the "
-            "weights off their centroids (tfmot's cluster-preserving QAT models do not reload "
-            "from a saved file)")
+            "cluster with qat: run them one after the other: distill with --cluster, then "
+            "distill its student.h5 with --qat (cluster-preserving QAT keeps the clusters)")
     if pruning is not None and clustering is not None:
         raise EdgeDistillError("prune with cluster: choose one of them per run")
     if teacher_weights is not None:
@@ -352,7 +355,10 @@ def distill(
                     model, link_epochs * links.train_steps(train_data, batch_size))
             return model
 
-        export = compression.strip if compression else None
+        scheme = qat_scheme(student_model) if qat else None
+        export = compression.strip if compression else (
+            lambda trained: plain_quantized(trained, student_model)) if scheme and (
+            "cluster" in scheme) else None
         compressed_plan = dataclasses.replace(plan, compression=compression)
 
         def link_to(teacher_now, model, name, file, role, train_data=data, link_plan=plan):
@@ -465,6 +471,7 @@ def distill(
             batch_size=batch_size,
             seed=seed,
             qat=qat,
+            qat_scheme=scheme,
             compression=_compression_record(compression),
             compressed_layers=compression.report(distilled) if compression else None,
             channel_pruning=channels.to_dict() if channels else None,

@@ -96,13 +96,62 @@ def test_bad_settings_are_named(kwargs, message):
         prune_channels(_trained_like("student-cnn"), **kwargs)
 
 
-def test_a_residual_add_is_refused_with_the_layer_named():
+def _conv_bn(x, filters, name, **kwargs):
+    x = k.layers.Conv2D(filters, 3, padding="same", name=name, **kwargs)(x)
+    return k.layers.BatchNormalization(name=f"{name}_bn")(x)
+
+
+def _residual(depthwise=False):
+    """A small ResNet: a stem, two residual blocks (one with a DepthwiseConv2D), a head."""
+    inputs = k.Input((8, 8, 1))
+    x = k.layers.ReLU()(_conv_bn(inputs, 8, "stem"))
+    y = k.layers.ReLU()(_conv_bn(x, 8, "block1_a"))
+    if depthwise:
+        y = k.layers.DepthwiseConv2D(3, padding="same", name="block1_dw")(y)
+    x = k.layers.ReLU()(k.layers.Add(name="skip1")([x, _conv_bn(y, 8, "block1_b")]))
+    y = k.layers.ReLU()(_conv_bn(x, 8, "block2_a"))
+    x = k.layers.Add(name="skip2")([x, _conv_bn(y, 8, "block2_b")])
+    x = k.layers.Dense(12, name="embedding")(k.layers.GlobalAveragePooling2D()(x))
+    model = k.Model(inputs, k.layers.Dense(10, name="logits")(k.layers.ReLU()(x)))
+    rng = np.random.default_rng(2)
+    for layer in model.layers:
+        if isinstance(layer, k.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.random(gamma.shape) + 0.5, rng.random(beta.shape) - 0.5,
+                               rng.random(mean.shape) - 0.5, rng.random(var.shape) + 0.5])
+    return model
+
+
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_residual_adds_keep_the_same_channels_on_every_branch(depthwise):
+    model = _residual(depthwise)
+    smaller, report = prune_channels(model, 0.5)
+    kept = {entry["layer"]: entry["kept"] for entry in report.layers}
+    # The stem and both blocks' second convs meet at the adds: one set of channels.
+    assert kept["stem"] == kept["block1_b"] == kept["block2_b"]
+    assert set(kept) == {"stem", "block1_a", "block1_b", "block2_a", "block2_b", "embedding"}
+    assert smaller.get_layer("skip2").output_shape[-1] == 4
+    np.testing.assert_allclose(smaller(X), _with_removed_channels_zeroed(model, report)(X),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_branches_it_cannot_slice_are_named():
     inputs = k.Input((8, 8, 1))
     x = k.layers.Conv2D(4, 3, padding="same", name="a")(inputs)
     y = k.layers.Conv2D(4, 3, padding="same", name="b")(x)
-    out = k.layers.Dense(10)(k.layers.Flatten()(k.layers.Add(name="skip")([x, y])))
-    with pytest.raises(EdgeDistillError, match="'skip'"):
+    out = k.layers.Dense(10)(k.layers.Flatten()(k.layers.Concatenate(name="join")([x, y])))
+    with pytest.raises(EdgeDistillError, match="through 'join' \\(Concatenate\\)"):
         prune_channels(k.Model(inputs, out), 0.5)
+    with pytest.raises(EdgeDistillError, match="block1_b, block2_b, stem add up in a residual"):
+        prune_channels(_residual(), 0.5, layers=("stem",))
+    # Channels an identity shortcut carries from the input stay whole.
+    inputs = k.Input((8, 8, 4))
+    x = k.layers.Add(name="skip")([inputs, k.layers.Conv2D(4, 3, padding="same", name="a")(
+        inputs)])
+    model = k.Model(inputs, k.layers.Dense(3)(k.layers.Flatten()(x)))
+    with pytest.raises(EdgeDistillError, match="'a' is not a hidden Conv or Dense"):
+        prune_channels(model, 0.5, layers=("a",))
+    assert prune_channels(model, 0.5)[1].layers == ()
 
 
 def test_distill_prunes_channels_then_distills_the_smaller_student(tmp_path):

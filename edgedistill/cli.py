@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import click
 
-from edgedistill.convert.modes import MODES
+from edgedistill.convert.modes import IO_TYPES, MODES
 from edgedistill.errors import CheckFailed, EdgeDistillError
 
 # edgedistill.distill.run.MODES, spelled out so that --help does not import TensorFlow.
@@ -337,23 +337,33 @@ def _warn(warnings) -> None:
               help="Output directory (model.tflite, conversion.json, micro/).")
 @click.option("--mode", type=click.Choice(list(MODES)), default="int8", show_default=True,
               help="; ".join(f"{m.name}: {m.description}" for m in MODES.values()) + ".")
+@click.option("--io", "io_type", type=click.Choice(IO_TYPES), default=None,
+              help="The model's input and output type: int8, uint8 or float32 for int8; "
+                   "int16 or float32 for 16x8 [default: the mode's integer type].")
 @click.option("--calibration-samples", type=click.IntRange(min=1), default=500,
               show_default=True, help="Training samples in the representative dataset.")
+@click.option("--max-drop", "max_drop", type=click.FloatRange(min=0, max=100), default=None,
+              metavar="POINTS",
+              help="Fail, writing nothing, if the .tflite's test accuracy is more than this "
+                   "many points below the Keras model's.")
 @click.option("--micro/--no-micro", default=None,
               help="Write a TensorFlow Lite Micro bundle into OUT/micro [default: for int8].")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the data split and the representative sample.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
-def convert(model, data, out, mode, calibration_samples, micro, seed, force):
+def convert(model, data, out, mode, io_type, calibration_samples, max_drop, micro, seed,
+            force):
     """Convert a tf_keras MODEL (.keras/.h5) to TFLite and check it with LiteRT.
 
     The .tflite is run on the test split and its accuracy is reported beside
-    the Keras model's, with the share of samples where both predict the same class.
+    the Keras model's, with the share of samples where both predict the same class
+    and the difference of their outputs.
     """
     from edgedistill.convert import convert as run_convert
 
     result = run_convert(
-        model, data, out, mode=mode, calibration_samples=calibration_samples, micro=micro,
+        model, data, out, mode=mode, io_type=io_type, calibration_samples=calibration_samples,
+        max_accuracy_drop=None if max_drop is None else max_drop / 100, micro=micro,
         seed=seed, force=force, progress=_RichProgress(),
     )
     from edgedistill.summary import conversion_table

@@ -29,10 +29,12 @@ class EdgeDistillError(Exception):
 
 
 class CheckFailed(EdgeDistillError):
-    """The work is done and written, but its own check of the result failed.
+    """The work is done, but its own check of the result failed.
 
-    For example TFLM's outputs differ from LiteRT's beyond the tolerance. The
-    message says what disagrees and where the output is; exit code 1.
+    For example TFLM's outputs differ from LiteRT's beyond the tolerance (the
+    output is written), or a conversion lost more accuracy than the user
+    allowed (nothing is written). The message says what disagrees and where
+    the output is, if anywhere; exit code 1.
     """
 
     exit_code = 1

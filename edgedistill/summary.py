@@ -88,13 +88,15 @@ def _epoch_seconds(result, fit: str) -> str:
 
 def conversion_table(result) -> Table:
     """Keras vs .tflite accuracy and agreement on the test split."""
-    table = Table(title=f"{result.mode} TFLite: {result.tflite_path}")
+    table = Table(title=f"{result.mode} TFLite ({result.io_type} I/O): {result.tflite_path}")
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("size", fmt_bytes(result.tflite_bytes))
     table.add_row("Keras accuracy", _pct(result.keras_accuracy))
     table.add_row("TFLite accuracy (LiteRT)", _pct(result.tflite_accuracy))
     table.add_row("top-1 agreement", _pct(result.agreement))
+    table.add_row("output difference, max / mean",
+                  f"{result.max_abs_diff:.3g} / {result.mean_abs_diff:.3g}")
     table.add_row("test samples", str(result.test_samples))
     if result.micro:
         table.add_row("TFLM arena (measured + margin)",

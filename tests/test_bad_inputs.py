@@ -110,6 +110,8 @@ CASES = [
     ("unknown augmentation", (*DISTILL, "--augment", "rotate"), "rotate: unknown"),
     ("unknown distill mode", (*DISTILL, "--mode", "telepathy"), "--mode"),
     ("unknown conversion mode", (*CONVERT, "--mode", "int3"), "--mode"),
+    ("I/O type the mode lacks", (*CONVERT, "--mode", "16x8", "--io", "uint8"),
+     "--io uint8: mode 16x8 takes int16 or float32"),
     ("unknown report format", ("profile", KWS, "--format", "xml"), "--format"),
     ("recipe missing", ("distill", "--recipe", "{g}/nope.yaml"), "nope.yaml"),
     ("recipe with an unknown key", ("distill", "--recipe", "{g}/typo.yaml"),

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -33,6 +35,24 @@ def trained_qat_model(digits, tmp_path_factory):
                   loss=k.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(digits.tf_dataset("train", 64, shuffle=True), epochs=4, verbose=0)
     path = tmp_path_factory.mktemp("model") / "qat.h5"
+    save_keras_model(model, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_float_model(digits, tmp_path_factory):
+    k.utils.set_random_seed(0)
+    model = k.Sequential([
+        k.layers.Input((8, 8, 1)),
+        k.layers.Conv2D(8, 3, padding="same", activation="relu"),
+        k.layers.MaxPooling2D(2),
+        k.layers.Flatten(),
+        k.layers.Dense(10),
+    ])
+    model.compile(optimizer=k.optimizers.Adam(5e-3),
+                  loss=k.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(digits.tf_dataset("train", 64, shuffle=True), epochs=4, verbose=0)
+    path = tmp_path_factory.mktemp("model") / "float.h5"
     save_keras_model(model, path)
     return path
 
@@ -86,3 +106,51 @@ def test_the_converter_sees_tf_keras():
     from edgedistill._tf import tensorflow
 
     assert tensorflow().keras.Model is tf_keras.Model
+
+
+@pytest.mark.parametrize(("mode", "io_type", "dtype", "micro"), [
+    ("int8", "uint8", "uint8", True),
+    ("int8", "float32", "float32", False),
+    ("16x8", None, "int16", True),
+    ("16x8", "float32", "float32", False),
+])
+def test_full_integer_modes_take_each_io_type(trained_float_model, digits, tmp_path, mode,
+                                              io_type, dtype, micro):
+    result = convert(trained_float_model, digits, tmp_path / "out", mode=mode, io_type=io_type,
+                     micro=micro)
+    model = parse_tflite((tmp_path / "out" / "model.tflite").read_bytes())
+    assert result.io_type == dtype
+    assert {model.tensors[i].dtype for i in (*model.inputs, *model.outputs)} == {dtype}
+    weights = {t.dtype for t in model.tensors if t.is_constant and len(t.shape) > 1}
+    assert weights == {"int8"}
+    if mode == "16x8":  # int16 activations between the layers
+        assert "int16" in {t.dtype for t in model.tensors if not t.is_constant}
+    assert result.agreement >= 0.97 and 0 <= result.mean_abs_diff <= result.max_abs_diff
+    if micro:  # TFLM runs it and agrees with LiteRT
+        assert result.micro["check"]["passed"]
+
+
+def test_an_io_type_the_mode_lacks_is_named(digits, tmp_path, trained_qat_model):
+    with pytest.raises(EdgeDistillError, match="--io uint8: mode 16x8 takes int16 or float32"):
+        convert("unused.h5", digits, tmp_path / "out", mode="16x8", io_type="uint8")
+    with pytest.raises(EdgeDistillError, match="converts to int8 only"):
+        convert(trained_qat_model, digits, tmp_path / "out", mode="16x8")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_conversion_losing_more_than_allowed_writes_nothing(digits, tmp_path):
+    from edgedistill.errors import CheckFailed
+
+    k.utils.set_random_seed(0)
+    model = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Flatten(), k.layers.Dense(10)])
+    model.compile("adam", k.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(digits.x_train, digits.y_train, epochs=3, verbose=0)
+    # Calibrated on blank images, int8 cannot represent real inputs: accuracy collapses.
+    model.save(tmp_path / "m.h5")
+    blank = dataclasses.replace(digits, x_train=digits.x_train * 0)
+    with pytest.raises(CheckFailed, match=r"points below the Keras model's .* no model written"):
+        convert(tmp_path / "m.h5", blank, tmp_path / "out", max_accuracy_drop=0.01)
+    assert not (tmp_path / "out").exists()
+    result = convert(tmp_path / "m.h5", digits, tmp_path / "ok", max_accuracy_drop=0.05,
+                     micro=False)
+    assert result.keras_accuracy - result.tflite_accuracy <= 0.05

@@ -220,7 +220,8 @@ def _convert_stage(stage, settings, chain: _Chain, directory: Path, data, resume
     if isinstance(chain.student, str) and is_zoo_name(chain.student):
         raise EdgeDistillError(f"stage {stage.name}: nothing to convert yet: the student is "
                                f"the zoo name {chain.student}; put a distill stage first")
-    options = {key: stage.settings[key] for key in ("mode", "calibration_samples", "micro")
+    options = {key: stage.settings[key] for key in ("mode", "io_type", "calibration_samples",
+                                                    "max_accuracy_drop", "micro")
                if key in stage.settings}
     seed = settings.get("seed", 0)
     student = convert(chain.student, data, directory / "student", seed=seed, progress=progress,
@@ -228,7 +229,8 @@ def _convert_stage(stage, settings, chain: _Chain, directory: Path, data, resume
     scratch = None
     if chain.scratch:
         scratch = convert(chain.scratch, data, directory / "scratch", seed=seed,
-                          progress=progress, **{**options, "micro": False})
+                          progress=progress,
+                          **{**options, "micro": False, "max_accuracy_drop": None})
     return StageResult(stage=stage, out_dir=str(directory), student=student, scratch=scratch,
                        kernels=kernel_statistics(student.tflite_path))
 

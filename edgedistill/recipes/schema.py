@@ -37,14 +37,15 @@ import re
 from pathlib import Path
 
 from edgedistill._yaml import read_yaml
-from edgedistill.convert.modes import MODES
+from edgedistill.convert.modes import IO_TYPES, MODES
 from edgedistill.distill import recipe as settings_lib
 from edgedistill.errors import EdgeDistillError
 
 STAGE_KINDS = ("distill", "convert")
 # Stages continue from the previous students; data and output belong to the recipe.
 _RECIPE_ONLY = ("student", "scratch_student", "data", "out_dir")
-_CONVERT_KEYS = {"mode": str, "calibration_samples": int, "micro": bool}
+_CONVERT_KEYS = {"mode": str, "io_type": str, "calibration_samples": int,
+                 "max_accuracy_drop": float, "micro": bool}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 MAX_STAGES = 20
 
@@ -181,6 +182,8 @@ def _convert_settings(where: str, settings: dict) -> dict:
         if kind is None:
             raise EdgeDistillError(f"{where}.convert: unknown key {raw_key!r:.40}; known: "
                                    f"{', '.join(_CONVERT_KEYS)}")
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
         if not isinstance(value, kind) or (kind is int and (isinstance(value, bool)
                                                             or value < 1)):
             raise EdgeDistillError(f"{where}.convert.{key}: expected "
@@ -189,6 +192,12 @@ def _convert_settings(where: str, settings: dict) -> dict:
         if key == "mode" and value not in MODES:
             raise EdgeDistillError(f"{where}.convert.mode: {value!r:.40} unknown; use one of "
                                    f"{', '.join(MODES)}")
+        if key == "io_type" and value not in IO_TYPES:
+            raise EdgeDistillError(f"{where}.convert.io_type: {value!r:.40} unknown; use one "
+                                   f"of {', '.join(IO_TYPES)}")
+        if key == "max_accuracy_drop" and not 0 <= value <= 1:
+            raise EdgeDistillError(f"{where}.convert.max_accuracy_drop: a fraction from 0 to "
+                                   f"1 (0.01 is one point), got {value!r:.40}")
         checked[key] = value
     return checked
 

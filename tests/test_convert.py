@@ -19,9 +19,8 @@ def digits():
     return load_dataset("digits")
 
 
-@pytest.fixture(scope="module")
-def trained_qat_model(digits, tmp_path_factory):
-    """A small QAT CNN trained for a few epochs: what distill hands to convert."""
+def _trained(digits, folder, qat: bool):
+    """A small CNN trained for a few epochs, QAT-wrapped or float: what distill hands over."""
     k.utils.set_random_seed(0)
     model = k.Sequential([
         k.layers.Input((8, 8, 1)),
@@ -30,31 +29,24 @@ def trained_qat_model(digits, tmp_path_factory):
         k.layers.Flatten(),
         k.layers.Dense(10),
     ])
-    model = quantize_student(model)
+    if qat:
+        model = quantize_student(model)
     model.compile(optimizer=k.optimizers.Adam(5e-3),
                   loss=k.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(digits.tf_dataset("train", 64, shuffle=True), epochs=4, verbose=0)
-    path = tmp_path_factory.mktemp("model") / "qat.h5"
+    path = folder / ("qat.h5" if qat else "float.h5")
     save_keras_model(model, path)
     return path
+
+
+@pytest.fixture(scope="module")
+def trained_qat_model(digits, tmp_path_factory):
+    return _trained(digits, tmp_path_factory.mktemp("model"), qat=True)
 
 
 @pytest.fixture(scope="module")
 def trained_float_model(digits, tmp_path_factory):
-    k.utils.set_random_seed(0)
-    model = k.Sequential([
-        k.layers.Input((8, 8, 1)),
-        k.layers.Conv2D(8, 3, padding="same", activation="relu"),
-        k.layers.MaxPooling2D(2),
-        k.layers.Flatten(),
-        k.layers.Dense(10),
-    ])
-    model.compile(optimizer=k.optimizers.Adam(5e-3),
-                  loss=k.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(digits.tf_dataset("train", 64, shuffle=True), epochs=4, verbose=0)
-    path = tmp_path_factory.mktemp("model") / "float.h5"
-    save_keras_model(model, path)
-    return path
+    return _trained(digits, tmp_path_factory.mktemp("model"), qat=False)
 
 
 def test_int8_conversion_is_full_integer_and_agrees_with_keras(trained_qat_model, digits,

@@ -12,16 +12,20 @@ k = keras()
 X = np.random.default_rng(0).random((8, 8, 8, 1)).astype(np.float32)
 
 
-def _trained_like(name):
-    """A zoo model with random weights and BatchNorm statistics, as training leaves them."""
-    model = build(name, (8, 8, 1), 10)
-    rng = np.random.default_rng(1)
+def _with_trained_batchnorm(model, seed=1):
+    """``model`` with random BatchNorm statistics, as training leaves them."""
+    rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, k.layers.BatchNormalization):
             gamma, beta, mean, var = layer.get_weights()
             layer.set_weights([rng.random(gamma.shape) + 0.5, rng.random(beta.shape) - 0.5,
                                rng.random(mean.shape) - 0.5, rng.random(var.shape) + 0.5])
     return model
+
+
+def _trained_like(name):
+    """A zoo model with random weights and BatchNorm statistics."""
+    return _with_trained_batchnorm(build(name, (8, 8, 1), 10))
 
 
 def _with_removed_channels_zeroed(model, report):
@@ -113,13 +117,7 @@ def _residual(depthwise=False):
     x = k.layers.Add(name="skip2")([x, _conv_bn(y, 8, "block2_b")])
     x = k.layers.Dense(12, name="embedding")(k.layers.GlobalAveragePooling2D()(x))
     model = k.Model(inputs, k.layers.Dense(10, name="logits")(k.layers.ReLU()(x)))
-    rng = np.random.default_rng(2)
-    for layer in model.layers:
-        if isinstance(layer, k.layers.BatchNormalization):
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.random(gamma.shape) + 0.5, rng.random(beta.shape) - 0.5,
-                               rng.random(mean.shape) - 0.5, rng.random(var.shape) + 0.5])
-    return model
+    return _with_trained_batchnorm(model, seed=2)
 
 
 @pytest.mark.parametrize("depthwise", [False, True])

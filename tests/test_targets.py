@@ -269,14 +269,14 @@ def test_report_renders_every_field_with_its_source():
     assert "calibrated: benchmarks/calibrate_latency.py" in details
 
 
-def test_builtin_targets_ship_in_the_wheel_and_load_after_install(tmp_path):
+def test_builtin_targets_and_recipes_ship_in_the_wheel_and_load_after_install(tmp_path):
     wheel_dir, site, src = tmp_path / "wheel", tmp_path / "site", tmp_path / "src"
     # Built from a copy: pip builds in-tree and would leave build/ in the checkout.
     src.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         if (REPO / name).is_file():
             shutil.copy2(REPO / name, src / name)
-    for name in ("edgedistill", "targets"):
+    for name in ("edgedistill", "targets", "recipes"):
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "-q", "-w", str(wheel_dir)],
@@ -288,6 +288,7 @@ def test_builtin_targets_ship_in_the_wheel_and_load_after_install(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for name in REQUIRED:
         assert f"edgedistill/targets/builtin/{name}.yaml" in names
+    assert "edgedistill/recipes/builtin/prune-pqat.yaml" in names
     install = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), wheel],
         capture_output=True,
@@ -298,7 +299,10 @@ def test_builtin_targets_ship_in_the_wheel_and_load_after_install(tmp_path):
         "import importlib.resources as r, edgedistill.targets as t;"
         "root = r.files('edgedistill.targets.builtin');"
         "print(sorted(p.name for p in root.iterdir() if p.name.endswith('.yaml')));"
-        "print(t.get('pixel-4').path)"
+        "print(t.get('pixel-4').path);"
+        "from edgedistill import recipes;"
+        "print(recipes.builtin_recipes()['qad']);"
+        "print(recipes.get('prune-pqat').stages[-1].name)"
     )
     env = {**os.environ, "PYTHONPATH": str(site)}
     env.pop(targets.ENV_VAR, None)
@@ -306,6 +310,7 @@ def test_builtin_targets_ship_in_the_wheel_and_load_after_install(tmp_path):
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    listed, pixel_path = run.stdout.splitlines()
+    listed, pixel_path, qad_path, last_stage = run.stdout.splitlines()
     assert all(f"{name}.yaml" in listed for name in REQUIRED)
-    assert pixel_path.startswith(str(site))
+    assert pixel_path.startswith(str(site)) and qad_path.startswith(str(site))
+    assert last_stage == "4-int8"

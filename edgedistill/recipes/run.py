@@ -164,7 +164,8 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, *,
                     seconds=time.perf_counter() - stage_started)
                 record = work / _DONE_DIR / stage.name / "result.json"
                 record.parent.mkdir(parents=True, exist_ok=True)
-                record.write_text(json_text(result.to_dict()))
+                # Renamed into place: a kill mid-write must not spoil --resume.
+                write_text_atomic(record, json_text(result.to_dict()))
             chain.advance(result, settings.get("teacher"))
             results.append(result)
         result = relocated(RecipeResult(str(work), recipe, tuple(results),

@@ -59,3 +59,18 @@ def read_yaml(path: str | Path, what: str):
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise EdgeDistillError(f"{path}: invalid YAML{where}: {problem}") from None
+
+
+def builtin_yaml_files(package: str, checkout_folder: str) -> list[Path]:
+    """The ``*.yaml`` files shipped as ``package`` (``edgedistill.targets.builtin``),
+    wherever it was installed; in a source checkout that is not installed, those of
+    the repository's top-level ``checkout_folder``, which pyproject maps to it."""
+    import importlib.resources
+
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError:
+        root = Path(__file__).resolve().parent.parent / checkout_folder
+    # Through the Traversable API, so a namespace-package install
+    # (MultiplexedPath) works as well as a regular one.
+    return sorted(Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml"))

@@ -57,7 +57,11 @@ def load_recipe(path: str | os.PathLike) -> dict:
             value of the wrong kind (the message names the file and key).
     """
     path = Path(path)
-    data = read_yaml(path, "recipe")
+    return recipe_settings(path, read_yaml(path, "recipe"))
+
+
+def recipe_settings(path: Path, data) -> dict:
+    """The ``distill()`` keyword arguments of a parsed single-run recipe, checked."""
     if not isinstance(data, dict):
         raise EdgeDistillError(f"{path}: a recipe is a mapping of distill settings "
                                "(key: value lines)")

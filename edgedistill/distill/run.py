@@ -356,9 +356,12 @@ def distill(
             return model
 
         scheme = qat_scheme(student_model) if qat else None
-        export = compression.strip if compression else (
-            lambda trained: plain_quantized(trained, student_model)) if scheme and (
-            "cluster" in scheme) else None
+        export = None
+        if compression:
+            export = compression.strip
+        elif scheme and "cluster" in scheme:  # (P)CQAT models do not reload: save plain QAT
+            def export(trained):
+                return plain_quantized(trained, student_model)
         compressed_plan = dataclasses.replace(plan, compression=compression)
 
         def link_to(teacher_now, model, name, file, role, train_data=data, link_plan=plan):

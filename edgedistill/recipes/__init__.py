@@ -15,24 +15,16 @@ Example:
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 from pathlib import Path
 
-from edgedistill._yaml import read_yaml
+from edgedistill._yaml import builtin_yaml_files, read_yaml
 from edgedistill.errors import EdgeDistillError
 from edgedistill.recipes.run import RecipeResult, StageResult, run_recipe
 from edgedistill.recipes.schema import Recipe, Stage, is_staged, parse_recipe
 
 __all__ = ["Recipe", "RecipeResult", "Stage", "StageResult", "builtin_recipes", "get", "load",
            "run_recipe"]
-
-
-def _builtin_dir() -> Path:
-    try:
-        return Path(str(importlib.resources.files("edgedistill.recipes.builtin")))
-    except ModuleNotFoundError:  # a source checkout that is not installed
-        return Path(__file__).resolve().parent.parent.parent / "recipes"
 
 
 def builtin_recipes() -> dict[str, Path]:
@@ -42,7 +34,7 @@ def builtin_recipes() -> dict[str, Path]:
         >>> sorted(builtin_recipes())  # doctest: +SKIP
         ['cluster', 'prune-pqat', 'qad', 'shrink-channels', 'sparse-2-4']
     """
-    return {p.stem: p for p in sorted(_builtin_dir().glob("*.yaml"))}
+    return {p.stem: p for p in builtin_yaml_files("edgedistill.recipes.builtin", "recipes")}
 
 
 def load(spec: str | os.PathLike) -> Recipe | dict:
@@ -52,7 +44,7 @@ def load(spec: str | os.PathLike) -> Recipe | dict:
     Raises:
         EdgeDistillError: a missing file that is no built-in name, or a bad recipe.
     """
-    from edgedistill.distill.recipe import load_recipe
+    from edgedistill.distill.recipe import recipe_settings
 
     path = Path(spec)
     name = None
@@ -64,7 +56,7 @@ def load(spec: str | os.PathLike) -> Recipe | dict:
     data = read_yaml(path, "recipe")
     if is_staged(data):
         return parse_recipe(path, data, name)
-    return load_recipe(path)
+    return recipe_settings(path, data)
 
 
 def get(name: str) -> Recipe:

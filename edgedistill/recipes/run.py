@@ -137,8 +137,8 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, *,
 
     progress = progress or SilentProgress()
     shared = dict(recipe.shared)
-    out_dir = out_dir or shared.pop("out_dir", None)
-    shared.pop("out_dir", None)
+    recipe_out = shared.pop("out_dir", None)
+    out_dir = out_dir or recipe_out
     for key, option in (("student", "--student"), ("data", "--data")):
         if not shared.get(key):
             raise EdgeDistillError(f"{option}: required (on the command line or in the recipe)")
@@ -193,9 +193,9 @@ def _finished(work: Path, stage: Stage) -> StageResult | None:
     return result
 
 
-def _fresh(directory: Path, resume: bool) -> bool:
-    """Whether the stage in ``directory`` resumes its own interrupted run. A stage that
-    finished just before a kill, but was not yet recorded, is run again."""
+def _start_stage(directory: Path, resume: bool) -> bool:
+    """Clears ``directory`` for a stage and says whether it resumes its own interrupted
+    run. A stage that finished just before a kill, but was not yet recorded, runs again."""
     if directory.exists():
         shutil.rmtree(directory)
     return resume and directory.with_name(f".{directory.name}.partial").exists()
@@ -208,7 +208,7 @@ def _distill_stage(stage, settings, chain: _Chain, directory: Path, data, resume
     settings = dict(settings)
     teacher = chain.teacher(settings.pop("teacher", None))
     result = distill(teacher, chain.student, data, directory, scratch_student=chain.scratch,
-                     resume=_fresh(directory, resume), progress=progress, **settings)
+                     resume=_start_stage(directory, resume), progress=progress, **settings)
     return StageResult(stage=stage, out_dir=str(directory), distill=result)
 
 
@@ -217,7 +217,7 @@ def _convert_stage(stage, settings, chain: _Chain, directory: Path, data, resume
     from edgedistill.convert import convert
     from edgedistill.convert.litert import kernel_statistics
 
-    _fresh(directory, resume)
+    _start_stage(directory, resume)
     if isinstance(chain.student, str) and is_zoo_name(chain.student):
         raise EdgeDistillError(f"stage {stage.name}: nothing to convert yet: the student is "
                                f"the zoo name {chain.student}; put a distill stage first")

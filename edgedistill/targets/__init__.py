@@ -16,29 +16,16 @@ renaming it.
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import os
 from pathlib import Path
 
+from edgedistill._yaml import builtin_yaml_files
 from edgedistill.errors import EdgeDistillError
 from edgedistill.targets.schema import LatencyModel, Target, load_target_file
 
 __all__ = ["LatencyModel", "Target", "get", "list_targets", "load_target_file", "target_files"]
 
 ENV_VAR = "EDGEDISTILL_TARGETS_PATH"
-
-
-def _builtin_files() -> list[Path]:
-    """The built-in ``*.yaml`` files, wherever the package was installed."""
-    try:
-        root = importlib.resources.files("edgedistill.targets.builtin")
-    except ModuleNotFoundError:
-        # A source checkout that is not installed: the package exists only
-        # through pyproject's package-dir mapping of the top-level targets/.
-        root = Path(__file__).resolve().parent.parent.parent / "targets"
-    # Through the Traversable API, so a namespace-package install
-    # (MultiplexedPath) works as well as a regular one.
-    return sorted(Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml"))
 
 
 def _user_dirs() -> list[Path]:
@@ -63,7 +50,7 @@ def target_files() -> dict[str, Path]:
     for directory in _user_dirs():
         for path in sorted(directory.glob("*.yaml")):
             found.setdefault(path.stem, path)
-    for path in _builtin_files():
+    for path in builtin_yaml_files("edgedistill.targets.builtin", "targets"):
         found.setdefault(path.stem, path)
     return dict(sorted(found.items()))
 

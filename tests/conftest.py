@@ -47,3 +47,9 @@ def strict_json(text: str):
     def refuse(constant):
         raise ValueError(f"{constant} in JSON")
     return json.loads(text, parse_constant=refuse)
+
+
+def bundle_files(path) -> list[str]:
+    """Every file under a bundle directory, as sorted POSIX paths relative to it."""
+    root = Path(path)
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +12,7 @@ import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from conftest import MLPERF_INT8, mlperf_model
+from conftest import MLPERF_INT8, bundle_files, mlperf_model
 
 from edgedistill.errors import EdgeDistillError
 from edgedistill.micro import (
@@ -39,7 +37,7 @@ def test_bundle_runs_in_tflm_like_litert(bundles, name):
     bundle = bundles[name]
     bundle_dir = Path(bundle.out_dir)
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
-    assert sorted(p.name for p in bundle_dir.iterdir()) == sorted(bundle.files)
+    assert bundle_files(bundle_dir) == sorted(bundle.files)
     assert bundle.check.passed
     assert max(bundle.check.max_diffs) <= 1
     assert manifest["check"]["passed"] is True
@@ -83,29 +81,6 @@ def test_op_resolver_lists_exactly_the_models_ops(bundles, name):
     assert sorted(by_method[m] for m in added) == list(read_tflite(mlperf_model(name)).opcodes)
     assert f"constexpr int kNumModelOps = {len(added)};" in header
     assert "tflite::MicroMutableOpResolver<kNumModelOps>" in header
-
-
-@pytest.mark.skipif(shutil.which("g++") is None or shutil.which("nm") is None,
-                    reason="needs g++ and nm")
-@pytest.mark.parametrize("name", MLPERF_INT8)
-def test_model_data_compiles_and_round_trips(bundles, name, tmp_path):
-    out = f"{bundles[name].out_dir}/"
-    obj = tmp_path / "model_data.o"
-    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-c", out + "model_data.cc",
-                    "-o", str(obj)], check=True)
-    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-fsyntax-only", "-x", "c++",
-                    out + "model_settings.h"], check=True)
-    symbols = subprocess.run(["nm", "-C", str(obj)], check=True, capture_output=True,
-                             text=True).stdout
-    assert re.search(r" R g_model_data$", symbols, re.M)
-    assert re.search(r" R g_model_data_len$", symbols, re.M)
-    source = open(out + "model_data.cc").read()
-    assert "alignas(16) const unsigned char g_model_data[] = {" in source
-    body = source.split("{", 1)[1].split("}", 1)[0]
-    data = bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", body))
-    assert hashlib.sha256(data).hexdigest() == bundles[name].model_sha256
-    assert f"const unsigned int g_model_data_len = {len(data)};" in source
-    assert "extern const unsigned char g_model_data[];" in open(out + "model_data.h").read()
 
 
 def test_float_model_bundle_and_given_sample_input(tmp_path):
@@ -154,7 +129,7 @@ def test_force_replaces_a_bundle(tmp_path):
     out.mkdir()
     (out / "old.txt").write_text("old")
     bundle = write_micro_bundle(mlperf_model("ad01_int8.tflite"), out, force=True)
-    assert sorted(p.name for p in out.iterdir()) == sorted(bundle.files)
+    assert bundle_files(out) == sorted(bundle.files)
 
 
 def _one_op_model(builtin: int, custom_code: str | None = None) -> bytes:

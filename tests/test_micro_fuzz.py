@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import mlperf_model, strict_json
+from conftest import bundle_files, mlperf_model, strict_json
 from tflite_mutants import mutate
 
 from edgedistill.micro.bundle import FILES
@@ -29,7 +29,7 @@ def _outcome(mutant, out):
         assert not out.exists()
         assert list(out.parent.glob(f".{out.name}.*")) == []
         return "refused"
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    assert bundle_files(out) == sorted(FILES)
     manifest = strict_json((out / "manifest.json").read_text())
     arena = manifest["arena"]
     assert 0 < arena["measured_bytes"] <= arena["recommended_bytes"] < 2**31

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
-from string import Template
 
 from edgedistill._fileio import check_output_dir, json_text, output_dir
 from edgedistill.errors import EdgeDistillError
@@ -21,15 +20,22 @@ from edgedistill.micro.arena import (
 )
 from edgedistill.micro.carray import model_data_cc, model_data_h
 from edgedistill.micro.check import RunCheck, check_run
+from edgedistill.micro.firmware import (
+    DATA_FIELD,
+    check_labels,
+    firmware_texts,
+    render,
+    settings_h,
+)
 from edgedistill.tflite_file import Tensor, TFLiteModel
 
 # No microcontroller has 2 GiB of SRAM; a larger arena is a damaged manifest.
 MAX_ARENA_BYTES = 2**31 - 1
-FILES = ("model_data.cc", "model_data.h", "op_resolver.h", "model_settings.h",
-         "manifest.json", "README.md")
-# The union of the TfLitePtrUnion members a C++ application reads per dtype.
-_DATA_FIELD = {"int8": "int8", "uint8": "uint8", "int16": "i16", "int32": "i32",
-               "int64": "i64", "float32": "f", "float16": "f16", "bool": "b"}
+FILES = ("model_data.cc", "model_data.h", "op_resolver.h", "model_settings.h", "main.cc",
+         "CMakeLists.txt", "arduino/edgedistill_model/edgedistill_model.ino",
+         "arduino/edgedistill_model/model_data.cpp", "arduino/edgedistill_model/model_data.h",
+         "arduino/edgedistill_model/op_resolver.h",
+         "arduino/edgedistill_model/model_settings.h", "manifest.json", "README.md")
 
 
 @dataclass(frozen=True)
@@ -68,27 +74,9 @@ def _tensor_dict(t: Tensor) -> dict:
             "quantization": quant}
 
 
-def _render(name: str, **fields) -> str:
-    text = resources.files("edgedistill.micro").joinpath("templates", name).read_text("utf-8")
-    return Template(text).substitute(fields)
-
-
-def _settings_constants(model: TFLiteModel) -> str:
-    lines = []
-    for kind, indices in (("Input", model.inputs), ("Output", model.outputs)):
-        for i, index in enumerate(indices):
-            t = model.tensors[index]
-            lines += ["", f"// {kind.lower()} {i} {t.name!r}: {t.dtype} {list(t.shape)}",
-                      f"constexpr int k{kind}{i}Bytes = {t.nbytes};"]
-            if t.quantization is not None and len(t.quantization.scales) == 1:
-                lines += [f"constexpr float k{kind}{i}Scale = {t.quantization.scales[0]!r}f;",
-                          f"constexpr int k{kind}{i}ZeroPoint = {t.quantization.zero_points[0]};"]
-    return "\n".join(lines) + "\n"
-
-
 def _io_hint(model: TFLiteModel, kind: str) -> str:
     t = model.tensors[(model.inputs if kind == "Input" else model.outputs)[0]]
-    field = f"{'input' if kind == 'Input' else 'output'}->data.{_DATA_FIELD.get(t.dtype, 'raw')}"
+    field = f"{'input' if kind == 'Input' else 'output'}->data.{DATA_FIELD.get(t.dtype, 'raw')}"
     size = f"k{kind}0Bytes bytes"
     if t.quantization is not None and len(t.quantization.scales) == 1:
         formula = (f"q = round(x / k{kind}0Scale) + k{kind}0ZeroPoint" if kind == "Input"
@@ -108,7 +96,7 @@ def _readme(model: TFLiteModel, name: str, ops, arena: ArenaMeasurement, check: 
                          else ("per-axis", "per-axis") if q else ("-", "-"))
             rows.append(
                 f"| {kind} {i} | `{t.name}` | {t.dtype} | {list(t.shape)} | {scale} | {zp} |")
-    return _render(
+    return render(
         "README.md.tmpl", model_name=name, model_bytes=model.size_bytes, sha256=model.sha256,
         num_ops=len(ops), op_list=", ".join(f"`{op}`" for op in ops),
         recommended_bytes=arena.recommended_bytes, measured_bytes=arena.measured_bytes,
@@ -124,6 +112,7 @@ def _readme(model: TFLiteModel, name: str, ops, arena: ArenaMeasurement, check: 
 def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
                        arena_margin: float = DEFAULT_MARGIN,
                        min_margin_bytes: int = DEFAULT_MIN_MARGIN_BYTES,
+                       labels=None,
                        sample_input=None) -> MicroBundle:
     """Writes a TensorFlow Lite Micro bundle for a .tflite model into ``out_dir``.
 
@@ -138,12 +127,16 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
         force: replace ``out_dir`` when it exists and is not empty.
         arena_margin: fraction of the measured arena added for device kernels.
         min_margin_bytes: the margin is at least this (default 1 KiB).
+        labels: class names, one per element of the first output's last
+            dimension, for ``model_settings.h`` (``kLabels``), the example
+            application and the manifest.
         sample_input: numpy array(s) for the run check; random when None.
 
     Raises:
         EdgeDistillError: missing or invalid .tflite, several subgraphs, an op
             TFLM has no kernel for, a custom op, TFLM failing to run the model,
-            or ``out_dir`` not empty without ``force``. Nothing is written then.
+            labels that are not one name per class, or ``out_dir`` not empty
+            without ``force``. Nothing is written then.
 
     Example:
         >>> b = write_micro_bundle("kws_ref_model.tflite", "out/micro")   # doctest: +SKIP
@@ -157,6 +150,7 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
         raise EdgeDistillError(
             f"{tflite_path}: {model.subgraph_count} subgraphs; the bundle writer handles "
             "single-subgraph models only (no IF/WHILE/CALL_ONCE)")
+    labels = check_labels(labels, model, str(tflite_path))
     ops = model.opcodes
     methods = resolver_methods(ops, str(tflite_path))
     arena = measure_arena(tflite_path, margin=arena_margin, min_margin_bytes=min_margin_bytes)
@@ -170,6 +164,7 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
             f"margin = max({arena_margin:g} x measured, {min_margin_bytes} B) rounded up to 16")},
         "inputs": [_tensor_dict(model.tensors[i]) for i in model.inputs],
         "outputs": [_tensor_dict(model.tensors[i]) for i in model.outputs],
+        "labels": None if labels is None else list(labels),
         "tflite_micro_version": version,
         "ai_edge_litert_version": metadata.version("ai-edge-litert"),
         "check": check.to_dict(),
@@ -181,18 +176,16 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
     texts = {
         "model_data.cc": model_data_cc(data, name),
         "model_data.h": model_data_h(),
-        "op_resolver.h": _render("op_resolver.h.tmpl", model_name=name, num_ops=len(ops),
-                                 op_list=", ".join(ops), add_calls=add_calls),
-        "model_settings.h": _render(
-            "model_settings.h.tmpl", model_name=name, tflm_version=version,
-            measured_bytes=arena.measured_bytes, margin_bytes=arena.margin_bytes,
-            recommended_bytes=arena.recommended_bytes, num_inputs=len(model.inputs),
-            num_outputs=len(model.outputs), tensor_constants=_settings_constants(model)),
+        "op_resolver.h": render("op_resolver.h.tmpl", model_name=name, num_ops=len(ops),
+                                op_list=", ".join(ops), add_calls=add_calls),
+        "model_settings.h": settings_h(model, name, version, arena, labels),
         "manifest.json": json_text(manifest),
         "README.md": _readme(model, name, ops, arena, check, version),
     }
+    texts |= firmware_texts(texts, model, name, labels)
     with output_dir(out_dir, force) as tmp:
         for file, text in texts.items():
+            (tmp / file).parent.mkdir(parents=True, exist_ok=True)
             (tmp / file).write_text(text, encoding="utf-8")
     return MicroBundle(
         out_dir=os.fspath(out_dir), model_path=os.fspath(tflite_path), model_sha256=model.sha256,

@@ -69,6 +69,12 @@ def test_measured_arena_is_used(nucleo):
         nucleo.ram_bytes - nucleo.reserved_ram_bytes - 30000)
 
 
+def _with_memory(target, name=None, **memory):
+    """``target`` with other capacities (and name); they live in ``target.memory``."""
+    changed = dataclasses.replace(target, memory=dataclasses.replace(target.memory, **memory))
+    return dataclasses.replace(changed, name=name) if name else changed
+
+
 @pytest.mark.parametrize("flash, ram, verdict", [
     (10**9, 10**9, "fits"),
     (10**9, 500, "too big: RAM"),
@@ -76,8 +82,8 @@ def test_measured_arena_is_used(nucleo):
     (1000, 500, "too big: flash, RAM"),
 ])
 def test_verdicts(nucleo, flash, ram, verdict):
-    small = dataclasses.replace(nucleo, name="tiny", flash_bytes=flash, ram_bytes=ram,
-                                reserved_flash_bytes=0, reserved_ram_bytes=0)
+    small = _with_memory(nucleo, name="tiny", flash_bytes=flash, sram_bytes=ram,
+                         reserved_flash_bytes=0, reserved_ram_bytes=0)
     (fit,) = profile_model(mlperf_model("ad01_int8.tflite"), [small]).targets
     assert fit.verdict == verdict
     assert fit.fits_flash == (flash >= 276976) and fit.fits_ram == (ram >= 768)
@@ -85,10 +91,10 @@ def test_verdicts(nucleo, flash, ram, verdict):
 
 def test_reserved_bytes_count(nucleo):
     size = mlperf_model("ad01_int8.tflite").stat().st_size
-    exact = dataclasses.replace(nucleo, flash_bytes=size + 100, reserved_flash_bytes=100)
+    exact = _with_memory(nucleo, flash_bytes=size + 100, reserved_flash_bytes=100)
     (fit,) = profile_model(mlperf_model("ad01_int8.tflite"), [exact]).targets
     assert fit.fits_flash and fit.flash_headroom_bytes == 0
-    over = dataclasses.replace(exact, reserved_flash_bytes=101)
+    over = _with_memory(exact, reserved_flash_bytes=101)
     (fit,) = profile_model(mlperf_model("ad01_int8.tflite"), [over]).targets
     assert not fit.fits_flash and fit.flash_headroom_bytes == -1
 
@@ -127,7 +133,7 @@ def test_json_round_trip(nucleo):
 
 
 def test_markdown(nucleo):
-    tiny = dataclasses.replace(nucleo, name="tiny", ram_bytes=1000, reserved_ram_bytes=0)
+    tiny = _with_memory(nucleo, name="tiny", sram_bytes=1000, reserved_ram_bytes=0)
     md = to_markdown(profile_model(mlperf_model("kws_ref_model.tflite"), [nucleo, tiny]))
     assert md.startswith("# Profile of kws_ref_model.tflite")
     assert "| nucleo-l4r5zi | mcu |" in md and "| fits |" in md

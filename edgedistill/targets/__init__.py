@@ -1,11 +1,13 @@
-"""Hardware targets: phones, single-board computers and microcontrollers.
+"""Hardware targets: phones, single-board computers, microcontrollers and this machine.
 
-A target is one YAML file (schema in :mod:`edgedistill.targets.schema`).
-Built-in targets ship in the package ``edgedistill.targets.builtin`` (the
-repository's top-level ``targets/`` folder). Users add their own in the
-directories listed in ``EDGEDISTILL_TARGETS_PATH`` (separated by
-``os.pathsep``), or pass a path to a ``.yaml`` file wherever a target name is
-accepted.
+A target is one YAML file (fields in :mod:`edgedistill.targets.schema`,
+``extends`` and abstract ``_base.yaml`` files in
+:mod:`edgedistill.targets.loader`). Built-in targets ship in the package
+``edgedistill.targets.builtin`` (the repository's top-level ``targets/``
+folder). Users add their own in the directories listed in
+``EDGEDISTILL_TARGETS_PATH`` (separated by ``os.pathsep``), or pass a path to
+a ``.yaml`` file wherever a target name is accepted; either may extend a
+built-in target or base by name.
 
 Precedence: a user file overrides a built-in target of the same name, and an
 earlier directory in ``EDGEDISTILL_TARGETS_PATH`` overrides a later one, as
@@ -15,57 +17,39 @@ renaming it.
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
-from edgedistill._yaml import builtin_yaml_files
 from edgedistill.errors import EdgeDistillError
-from edgedistill.targets.schema import LatencyModel, Target, load_target_file
+from edgedistill.targets.loader import (
+    ENV_VAR,
+    builtin_files,
+    is_abstract,
+    load_target_file,
+    user_dirs,
+)
+from edgedistill.targets.schema import CoreCluster, LatencyModel, Memory, Npu, Runtime, Target
 
-__all__ = ["LatencyModel", "Target", "get", "list_targets", "load_target_file", "target_files"]
-
-ENV_VAR = "EDGEDISTILL_TARGETS_PATH"
-
-
-def _user_dirs() -> list[Path]:
-    dirs = [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
-    for directory in dirs:
-        if not directory.is_dir():
-            raise EdgeDistillError(
-                f"{ENV_VAR}: {directory}: not a directory; list directories holding "
-                "target .yaml files"
-            )
-    return dirs
+__all__ = ["CoreCluster", "LatencyModel", "Memory", "Npu", "Runtime", "Target", "get",
+           "list_targets", "load_target_file", "target_files"]
 
 
 def target_files() -> dict[str, Path]:
     """Maps each visible target name to the file that defines it, after precedence.
 
+    Abstract bases (``_*.yaml``) are not targets and are left out.
+
     Example:
         >>> sorted(target_files())[:2]  # doctest: +SKIP
-        ['esp32-s3-devkitc-1', 'nano-33-ble-sense']
+        ['alif-ensemble-e7-hp', 'esp32-s3-devkitc-1']
     """
     found: dict[str, Path] = {}
-    for directory in _user_dirs():
+    for directory in user_dirs():
         for path in sorted(directory.glob("*.yaml")):
             found.setdefault(path.stem, path)
-    for path in builtin_yaml_files("edgedistill.targets.builtin", "targets"):
+    for path in builtin_files():
         found.setdefault(path.stem, path)
-    return dict(sorted(found.items()))
-
-
-@functools.cache
-def _load_cached(path: str, mtime_ns: int) -> Target:
-    return load_target_file(path)
-
-
-def _load(path: Path) -> Target:
-    try:
-        mtime = path.stat().st_mtime_ns
-    except OSError:
-        return load_target_file(path)
-    return _load_cached(str(path), mtime)
+    return {name: path for name, path in sorted(found.items()) if not is_abstract(path)}
 
 
 def get(name_or_path: str | os.PathLike) -> Target:
@@ -87,7 +71,7 @@ def get(name_or_path: str | os.PathLike) -> Target:
     """
     text = os.fspath(name_or_path)
     if text.endswith((".yaml", ".yml")) or os.sep in text or "/" in text:
-        return _load(Path(text))
+        return load_target_file(Path(text))
     files = target_files()
     if text not in files:
         known = ", ".join(files) or "(none)"
@@ -95,7 +79,7 @@ def get(name_or_path: str | os.PathLike) -> Target:
             f"unknown target {text!r}; known targets: {known} "
             f"(or pass a .yaml path, or add a directory to {ENV_VAR})"
         )
-    return _load(files[text])
+    return load_target_file(files[text])
 
 
 def list_targets() -> tuple[Target, ...]:
@@ -109,4 +93,4 @@ def list_targets() -> tuple[Target, ...]:
         >>> "nucleo-l4r5zi" in [t.name for t in targets.list_targets()]
         True
     """
-    return tuple(_load(path) for path in target_files().values())
+    return tuple(load_target_file(path) for path in target_files().values())

@@ -40,11 +40,25 @@ def targets_table(targets: Iterable[Target]) -> Table:
 
 
 def _display(field: str, value: object) -> str:
-    if field == "clock_hz":
+    if field.endswith("clock_hz"):
         return f"{fmt_hz(value)} ({value})"
     if field.endswith("_bytes"):
         return f"{fmt_bytes(value)} ({value})"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "(none)"
     return str(value)
+
+
+def _rows(data: object, prefix: str = ""):
+    """(dotted field, value) for every leaf of ``to_dict()``, named as in ``sources``."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _rows(value, f"{prefix}.{key}" if prefix else key)
+    elif isinstance(data, list) and data and all(isinstance(v, dict) for v in data):
+        for i, value in enumerate(data):
+            yield from _rows(value, f"{prefix}[{i}]")
+    elif data is not None:
+        yield prefix, data
 
 
 def target_details(target: Target) -> Group:
@@ -60,12 +74,8 @@ def target_details(target: Target) -> Group:
     table = Table(show_header=True, box=None, pad_edge=False)
     table.add_column("field", style="cyan", overflow="fold", max_width=34)
     table.add_column("value / source", overflow="fold")
-    data = target.to_dict()
-    lat = data.pop("latency")
-    rows = [(k, v) for k, v in data.items() if k not in ("sources", "path")]
-    rows += [(f"latency.cycles_per_mac.{k}", v) for k, v in lat.pop("cycles_per_mac").items()]
-    rows += [(f"latency.{k}", v) for k, v in lat.items()]
-    for field, value in rows:
+    data = {k: v for k, v in target.to_dict().items() if k not in ("sources", "path")}
+    for field, value in _rows(data):
         source = target.sources.get(field)
         cell = Text(_display(field, value))
         if source:

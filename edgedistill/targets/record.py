@@ -1,0 +1,201 @@
+"""The frozen records a validated target file becomes (schema in :mod:`.schema`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+
+def _frozen(self, **fields) -> None:
+    for name, value in fields.items():
+        object.__setattr__(self, name, value)
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """Per-target constants of the analytic latency model (see ``profile.latency``).
+
+    Example:
+        >>> m = LatencyModel({"conv": 1.0, "depthwise": 2.0, "fully_connected": 1.5},
+        ...                  cycles_per_element=3.0, cycles_per_op=900.0,
+        ...                  float_slowdown=4.0, threads=1)
+        >>> m.cycles_per_mac["depthwise"]
+        2.0
+    """
+
+    cycles_per_mac: Mapping[str, float]
+    cycles_per_element: float
+    cycles_per_op: float
+    float_slowdown: float
+    threads: int
+
+    def __post_init__(self) -> None:
+        _frozen(self, cycles_per_mac=MappingProxyType(dict(self.cycles_per_mac)))
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"cycles_per_mac": dict(self.cycles_per_mac),
+                "cycles_per_element": self.cycles_per_element,
+                "cycles_per_op": self.cycles_per_op,
+                "float_slowdown": self.float_slowdown, "threads": self.threads}
+
+
+@dataclass(frozen=True)
+class CoreCluster:
+    """``count`` cores of one type, at ``clock_hz`` when the file gives it.
+
+    Example:
+        >>> CoreCluster("Cortex-A76", 4, 2_400_000_000).to_dict()["count"]
+        4
+    """
+
+    core: str
+    count: int
+    clock_hz: int | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"core": self.core, "count": self.count, "clock_hz": self.clock_hz}
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Capacities in bytes; the tensor arena lives in SRAM when there is some, else in DRAM.
+
+    Example:
+        >>> Memory(flash_bytes=2**21, reserved_flash_bytes=0, reserved_ram_bytes=0,
+        ...        sram_bytes=2**19, dram_bytes=2**23).ram_bytes
+        524288
+    """
+
+    flash_bytes: int
+    reserved_flash_bytes: int
+    reserved_ram_bytes: int
+    sram_bytes: int | None = None
+    dram_bytes: int | None = None
+
+    @property
+    def ram_bytes(self) -> int:
+        """The memory the tensor arena is planned in."""
+        return self.sram_bytes if self.sram_bytes is not None else self.dram_bytes
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"sram_bytes": self.sram_bytes, "dram_bytes": self.dram_bytes,
+                "flash_bytes": self.flash_bytes,
+                "reserved_flash_bytes": self.reserved_flash_bytes,
+                "reserved_ram_bytes": self.reserved_ram_bytes}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The inference runtime a target's latency constants describe.
+
+    Example:
+        >>> str(Runtime("tflm", "cmsis-nn", "2.3.1"))
+        'tflm + cmsis-nn (2.3.1)'
+    """
+
+    name: str
+    kernels: str
+    version: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.name} + {self.kernels}" + (f" ({self.version})" if self.version else "")
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"name": self.name, "kernels": self.kernels, "version": self.version}
+
+
+@dataclass(frozen=True)
+class Npu:
+    """A neural accelerator beside the cores (e.g. Arm Ethos-U55 with 256 MACs per cycle)."""
+
+    name: str
+    macs_per_cycle: int
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"name": self.name, "macs_per_cycle": self.macs_per_cycle}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One hardware target: a board or device with its runtime and latency model.
+
+    ``sources`` maps each dotted field path (``"clock_hz"``,
+    ``"memory.flash_bytes"``, ``"cores[0].count"``,
+    ``"latency.cycles_per_mac.conv"``) to the text saying where its value came
+    from. ``extends`` lists the files it inherits from, nearest first.
+
+    Example:
+        >>> from edgedistill import targets
+        >>> t = targets.get("nucleo-l4r5zi")
+        >>> t.clock_hz, t.kind, t.ram_bytes
+        (120000000, 'mcu', 655360)
+    """
+
+    name: str
+    title: str
+    kind: str
+    processor: str
+    cores: tuple[CoreCluster, ...]
+    isa: tuple[str, ...]
+    clock_hz: int
+    memory: Memory
+    runtime: Runtime
+    npu: Npu | None
+    latency: LatencyModel
+    sources: Mapping[str, str]
+    path: str
+    extends: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _frozen(self, sources=MappingProxyType(dict(self.sources)))
+
+    @property
+    def flash_bytes(self) -> int:
+        """Where the model is stored."""
+        return self.memory.flash_bytes
+
+    @property
+    def ram_bytes(self) -> int:
+        """The memory the tensor arena is planned in (SRAM if any, else DRAM)."""
+        return self.memory.ram_bytes
+
+    @property
+    def reserved_flash_bytes(self) -> int:
+        """Flash taken by the runtime, OS and application."""
+        return self.memory.reserved_flash_bytes
+
+    @property
+    def reserved_ram_bytes(self) -> int:
+        """RAM taken by the runtime, OS and application."""
+        return self.memory.reserved_ram_bytes
+
+    @property
+    def model_flash_bytes(self) -> int:
+        """Flash left for the model once the runtime and application are in."""
+        return self.flash_bytes - self.reserved_flash_bytes
+
+    @property
+    def model_ram_bytes(self) -> int:
+        """RAM left for the tensor arena once the runtime and application are in."""
+        return self.ram_bytes - self.reserved_ram_bytes
+
+    @property
+    def core_count(self) -> int | None:
+        """All cores listed in ``cores``; None when the file lists none."""
+        return sum(c.count for c in self.cores) if self.cores else None
+
+    def to_dict(self) -> dict:
+        """JSON-ready form, sources included; keys follow the YAML file's layout."""
+        return {"name": self.name, "title": self.title, "kind": self.kind,
+                "processor": self.processor, "cores": [c.to_dict() for c in self.cores],
+                "isa": list(self.isa), "clock_hz": self.clock_hz,
+                "memory": self.memory.to_dict(), "runtime": self.runtime.to_dict(),
+                "npu": self.npu.to_dict() if self.npu else None,
+                "latency": self.latency.to_dict(), "extends": list(self.extends),
+                "sources": dict(self.sources), "path": self.path}

@@ -47,7 +47,7 @@ ROWS = {
 }
 
 
-def _measure(conversion, kernels) -> dict:
+def _measure(conversion, kernels, bundle=None) -> dict:
     """The figures of one int8 model: accuracy, bytes (also gzipped), arena, MACs, zeros."""
     from edgedistill import targets
     from edgedistill.profile import profile_model
@@ -59,8 +59,7 @@ def _measure(conversion, kernels) -> dict:
     return {"float_accuracy": conversion.keras_accuracy,
             "int8_accuracy": conversion.tflite_accuracy,
             "tflite_bytes": conversion.tflite_bytes, "gzip_bytes": gzipped,
-            "arena_bytes": conversion.micro["arena"]["measured_bytes"]
-            if conversion.micro else None,
+            "arena_bytes": bundle.arena.measured_bytes if bundle else None,
             "macs": report.totals.macs,
             "zeros": sum(k["zeros"] * k["elements"] for k in kernels or ()) / elements,
             "values_per_channel": max((k["distinct_values"] for k in kernels or ()),
@@ -71,7 +70,7 @@ def _row(stage) -> dict:
     """A convert stage's distilled and no-teacher figures."""
     from edgedistill.convert.litert import kernel_statistics
 
-    return {"distilled": _measure(stage.student, stage.kernels),
+    return {"distilled": _measure(stage.student, stage.kernels, stage.micro),
             "scratch": _measure(stage.scratch, kernel_statistics(stage.scratch.tflite_path))}
 
 

@@ -37,7 +37,7 @@ def run_once(out: Path, data: str, epochs: int, seed: int) -> dict:
         "teacher bytes (float32 .tflite)": teacher.tflite_bytes,
         "student bytes (int8 .tflite)": result.student.tflite_bytes,
         "scratch bytes (int8 .tflite)": result.scratch.tflite_bytes,
-        "TFLM arena bytes (measured)": result.student.micro["arena"]["measured_bytes"],
+        "TFLM arena bytes (measured)": result.micro.arena.measured_bytes,
         **{f"seconds: {k}": v for k, v in result.seconds.items()},
     }
 

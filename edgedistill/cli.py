@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import click
 
@@ -103,12 +104,18 @@ def _stdout():
     return Console(highlight=False)
 
 
-def _require_agreement(bundle: dict | None) -> None:
+def _labels(path: str | None) -> tuple[str, ...] | None:
+    from edgedistill.data import load_labels
+
+    return None if path is None else load_labels(path)
+
+
+def _require_agreement(bundle) -> None:
     """Exit 1 when a written Micro bundle failed its own TFLM-vs-LiteRT check."""
-    if bundle is not None and not bundle["check"]["passed"]:
+    if not bundle.check.passed:
         raise CheckFailed(
-            f"{bundle['out_dir']}: written, but TFLM and LiteRT disagree on the model "
-            f"({bundle['check']['disagreement']}); do not deploy it before finding out why")
+            f"{bundle.out_dir}: written, but TFLM and LiteRT disagree on the model "
+            f"({bundle.check.disagreement()}); do not deploy it before finding out why")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -340,56 +347,94 @@ def _warn(warnings) -> None:
 @click.option("--io", "io_type", type=click.Choice(IO_TYPES), default=None,
               help="The model's input and output type: int8, uint8 or float32 for int8; "
                    "int16 or float32 for 16x8 [default: the mode's integer type].")
-@click.option("--calibration-samples", type=click.IntRange(min=1), default=500,
-              show_default=True, help="Training samples in the representative dataset.")
+@click.option("--calibration-per-class", type=click.IntRange(min=1), default=50,
+              show_default=True,
+              help="The representative dataset: this many training samples of every class.")
+@click.option("--calibration", "calibration_file", default=None, metavar="FILE",
+              help="Your own representative inputs instead: an .npy array, or an .npz "
+                   "holding x, shaped like the model input.")
 @click.option("--max-drop", "max_drop", type=click.FloatRange(min=0, max=100), default=None,
               metavar="POINTS",
               help="Fail, writing nothing, if the .tflite's test accuracy is more than this "
                    "many points below the Keras model's.")
+@click.option("--labels", "labels_file", default=None, metavar="FILE",
+              help="Class names for the Micro bundle, one per line in class order.")
 @click.option("--micro/--no-micro", default=None,
               help="Write a TensorFlow Lite Micro bundle into OUT/micro [default: for int8].")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the data split and the representative sample.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
-def convert(model, data, out, mode, io_type, calibration_samples, max_drop, micro, seed,
-            force):
+def convert(model, data, out, mode, io_type, calibration_per_class, calibration_file, max_drop,
+            labels_file, micro, seed, force):
     """Convert a tf_keras MODEL (.keras/.h5) to TFLite and check it with LiteRT.
 
     The .tflite is run on the test split and its accuracy is reported beside
     the Keras model's, with the share of samples where both predict the same class
-    and the difference of their outputs.
+    and the difference of their outputs. Then, for the integer modes, the
+    TensorFlow Lite Micro bundle goes into OUT/micro.
     """
     from edgedistill.convert import convert as run_convert
+    from edgedistill.data import load_dataset
+    from edgedistill.summary import conversion_table, micro_table, quantization_table
 
-    result = run_convert(
-        model, data, out, mode=mode, io_type=io_type, calibration_samples=calibration_samples,
-        max_accuracy_drop=None if max_drop is None else max_drop / 100, micro=micro,
-        seed=seed, force=force, progress=_RichProgress(),
-    )
-    from edgedistill.summary import conversion_table
-
+    progress = _RichProgress()
+    dataset = load_dataset(data, seed=seed)
+    labels = _labels(labels_file)
+    try:
+        result = run_convert(
+            model, dataset, out, mode=mode, io_type=io_type,
+            calibration_per_class=calibration_per_class, calibration=calibration_file,
+            max_accuracy_drop=None if max_drop is None else max_drop / 100, seed=seed,
+            force=force, progress=progress,
+        )
+    except CheckFailed as e:
+        if e.details is not None:
+            progress.console.print(quantization_table(e.details))
+        raise
     _stdout().print(conversion_table(result))
-    _require_agreement(result.micro)
+    if result.quantization is not None and result.quantization.flagged:
+        _stdout().print(quantization_table(result.quantization))
+    if MODES[mode].full_integer if micro is None else micro:
+        from edgedistill.micro import BUNDLE_DIR, write_evaluated_bundle
+
+        bundle = write_evaluated_bundle(result.tflite_path, Path(out) / BUNDLE_DIR, dataset,
+                                        labels=labels, progress=progress)
+        _stdout().print(micro_table(bundle))
+        _require_agreement(bundle)
 
 
 @main.command()
 @click.argument("model")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False),
               help="Output directory for the bundle.")
+@click.option("--data", "-d", default=None,
+              help="Check TFLM against LiteRT on this dataset's test split (a --data of "
+                   "distill) [default: random inputs].")
+@click.option("--labels", "labels_file", default=None, metavar="FILE",
+              help="Class names for the Micro bundle, one per line in class order.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the data split, or the random inputs.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
-def micro(model, out, force):
+def micro(model, out, data, labels_file, seed, force):
     """Write a TensorFlow Lite Micro bundle for MODEL (.tflite).
 
     model_data.cc/.h (aligned C array), op_resolver.h (exactly the model's ops),
     the arena size measured with the tflite-micro interpreter plus a margin,
-    and manifest.json.
+    and manifest.json, with TFLM's outputs checked against LiteRT's.
     """
-    from edgedistill.micro import write_micro_bundle
+    from edgedistill.micro import write_evaluated_bundle, write_micro_bundle
     from edgedistill.summary import micro_table
 
-    bundle = write_micro_bundle(model, out, force=force)
+    labels = _labels(labels_file)
+    if data is None:
+        bundle = write_micro_bundle(model, out, force=force, labels=labels, seed=seed)
+    else:
+        from edgedistill.data import load_dataset
+
+        bundle = write_evaluated_bundle(model, out, load_dataset(data, seed=seed), labels=labels,
+                                        force=force)
     _stdout().print(micro_table(bundle))
-    _require_agreement(bundle.to_dict())
+    _require_agreement(bundle)
 
 
 @main.command()
@@ -502,7 +547,7 @@ def quickstart(out, data, temperature, alpha, epochs, learning_rate, schedule, p
     for renderable in pipeline_tables(result):
         console.print(renderable)
     _warn(result.distill.warnings)
-    _require_agreement(result.student.micro)
+    _require_agreement(result.micro)
 
 
 if __name__ == "__main__":

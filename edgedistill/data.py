@@ -218,22 +218,101 @@ def _fashion_mnist(folder: Path, name: str, val_fraction: float, seed: int) -> D
     )
 
 
-def _npz(path: Path, val_fraction: float, seed: int) -> Dataset:
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz archive, or the one array of an .npy file, as {name: array}."""
+    npy = path.suffix.lower() == ".npy"
+    what = "an .npy file, written with numpy.save" if npy else "an .npz, written with numpy.savez"
     if not path.is_file():
-        raise EdgeDistillError(f"{path}: no such file; pass an existing .npz")
-    if not zipfile.is_zipfile(path):
+        raise EdgeDistillError(f"{path}: no such file; pass {what}")
+    if not npy and not zipfile.is_zipfile(path):
         raise EdgeDistillError(f"{path}: not an .npz archive (no zip structure); write it with "
                                "numpy.savez")
+    if npy and path.read_bytes()[:6] != b"\x93NUMPY":
+        raise EdgeDistillError(f"{path}: not an .npy file (no NUMPY header); write it with "
+                               "numpy.save")
     try:
+        if npy:
+            return {"x": np.load(path, allow_pickle=False)}
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    # Only numpy's and zipfile's parsing runs here, and a damaged archive reaches
+            return {k: npz[k] for k in npz.files}
+    # Only numpy's and zipfile's parsing runs here, and a damaged file reaches
     # them in many ways (BadZipFile, zlib.error, EOFError, NotImplementedError for
     # a mangled compression method, ...): all mean the same to the user.
     except Exception as e:  # noqa: BLE001
         reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
-        raise EdgeDistillError(f"{path}: not a readable .npz file ({reason}); write it with "
-                               "numpy.savez") from None
+        raise EdgeDistillError(f"{path}: not a readable {path.suffix or 'array'} file "
+                               f"({reason}); pass {what}") from None
+
+
+def load_inputs(path: str | os.PathLike) -> np.ndarray:
+    """Model inputs from a user's file, as float32: an .npy array, or an .npz holding
+    ``x`` (or a single array, or a dataset's ``x_train``).
+
+    Raises:
+        EdgeDistillError: unreadable, no inputs in it, no samples, not real
+            numbers, or NaN and infinity.
+
+    Example:
+        >>> load_inputs("calibration.npy").shape  # doctest: +SKIP
+        (200, 28, 28, 1)
+    """
+    path = Path(path)
+    arrays = _read_arrays(path)
+    key = next((k for k in ("x", "x_train") if k in arrays),
+               next(iter(arrays)) if len(arrays) == 1 else None)
+    if key is None:
+        raise EdgeDistillError(f"{path}: holds {', '.join(sorted(arrays)) or 'no arrays'}; "
+                               "put the inputs in an array named x")
+    x = arrays[key]
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise EdgeDistillError(f"{path}: {key} must be real numbers, got {x.dtype}")
+    if x.ndim < 2 or not len(x):
+        raise EdgeDistillError(f"{path}: {key} has shape {x.shape}; give samples along the "
+                               "first axis, each shaped like the model input")
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, refused below
+        x = np.asarray(x, np.float32)
+    if not np.isfinite(x).all():
+        row = int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[0][0])
+        raise EdgeDistillError(f"{path}: {key} holds NaN or infinity (first at row {row}, as "
+                               "float32); clean or rescale the data")
+    return x
+
+
+# A label file longer than this is not one name per class of a small model.
+MAX_LABELS_BYTES = 1 << 20
+
+
+def load_labels(path: str | os.PathLike) -> tuple[str, ...]:
+    """Class names from a text file, one per line in class order (trailing blank lines
+    dropped; spaces kept).
+
+    Raises:
+        EdgeDistillError: missing, a directory, over 1 MiB, or not UTF-8 text.
+
+    Example:
+        >>> load_labels("labels.txt")  # doctest: +SKIP
+        ('yes', 'no', 'unknown')
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_LABELS_BYTES:
+            raise EdgeDistillError(f"{path}: over {MAX_LABELS_BYTES >> 20} MiB; a labels file "
+                                   "holds one class name per line")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EdgeDistillError(f"{path}: no such file; pass a text file with one class name "
+                               "per line") from None
+    except UnicodeDecodeError:
+        raise EdgeDistillError(f"{path}: not UTF-8 text; save the labels as UTF-8, one class "
+                               "name per line") from None
+    except OSError as e:
+        raise EdgeDistillError(f"{path}: cannot be read ({e.strerror or type(e).__name__}); "
+                               "pass a text file with one class name per line") from None
+    return tuple(text.rstrip("\r\n").splitlines()) if text.strip() else ()
+
+
+def _npz(path: Path, val_fraction: float, seed: int) -> Dataset:
+    arrays = _read_arrays(path)
     missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
     if missing:
         raise EdgeDistillError(f"{path}: missing arrays {', '.join(missing)}; an .npz needs "

@@ -34,10 +34,16 @@ class CheckFailed(EdgeDistillError):
     For example TFLM's outputs differ from LiteRT's beyond the tolerance (the
     output is written), or a conversion lost more accuracy than the user
     allowed (nothing is written). The message says what disagrees and where
-    the output is, if anywhere; exit code 1.
+    the output is, if anywhere; exit code 1. ``details`` holds the finding
+    behind it, when there is one (e.g. a conversion's report of each op's
+    error), for the CLI to show above the message.
     """
 
     exit_code = 1
+
+    def __init__(self, message: str, details=None):
+        super().__init__(message)
+        self.details = details
 
 
 class InternalError(EdgeDistillError):

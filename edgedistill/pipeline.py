@@ -17,6 +17,7 @@ from edgedistill.progress import Progress, SilentProgress
 if TYPE_CHECKING:  # The stages import TensorFlow; the pipeline imports them when it runs.
     from edgedistill.convert import ConversionResult
     from edgedistill.distill import DistillResult
+    from edgedistill.micro import MicroBundle
     from edgedistill.profile import ProfileReport
 
 DISTILL_DIR = "distill"
@@ -34,7 +35,8 @@ class PipelineResult:
     distill: DistillResult
     student: ConversionResult  # the distilled student, int8
     scratch: ConversionResult  # the from-scratch student, int8
-    profile: ProfileReport  # of the distilled student's int8 model
+    micro: MicroBundle  # of the distilled student's int8 model
+    profile: ProfileReport  # of the distilled student's int8 model, with its measured arena
     seconds: dict
 
     def to_dict(self) -> dict:
@@ -43,6 +45,7 @@ class PipelineResult:
             "distill": self.distill.to_dict(),
             "student": self.student.to_dict(),
             "scratch": self.scratch.to_dict(),
+            "micro": self.micro.to_dict(),
             "profile": self.profile.to_dict(),
             "seconds": self.seconds,
         }
@@ -70,6 +73,7 @@ def run_pipeline(
 ) -> PipelineResult:
     """Trains, distills with QAT, converts to int8, bundles for TFLM and profiles.
 
+    Each stage takes the one before's result: distill, convert, micro, profile.
     Writes ``out_dir/distill``, ``out_dir/student-int8`` (with ``micro/``),
     ``out_dir/scratch-int8``, ``report.json`` and ``report.md``.
 
@@ -84,6 +88,7 @@ def run_pipeline(
     from edgedistill.data import load_dataset
     from edgedistill.distill import distill
     from edgedistill.distill.run import RESULT_FILE as distill_result_file
+    from edgedistill.micro import BUNDLE_DIR, write_evaluated_bundle
     from edgedistill.profile import profile_model
     from edgedistill.summary import pipeline_markdown
 
@@ -105,22 +110,22 @@ def run_pipeline(
             distilled.student_path, dataset, out / STUDENT_DIR, seed=seed, progress=progress
         )
         scratch = convert(
-            distilled.scratch_path, dataset, out / SCRATCH_DIR, micro=False, seed=seed,
-            progress=progress,
+            distilled.scratch_path, dataset, out / SCRATCH_DIR, seed=seed, progress=progress
         )
-        seconds["convert"] = time.perf_counter() - stage_started - converted.seconds["micro"]
-        seconds["micro"] = converted.seconds["micro"]
+        seconds["convert"] = time.perf_counter() - stage_started
+
+        stage_started = time.perf_counter()
+        bundle = write_evaluated_bundle(converted.tflite_path, out / STUDENT_DIR / BUNDLE_DIR,
+                                        dataset, progress=progress)
+        seconds["micro"] = time.perf_counter() - stage_started
 
         progress.stage("profile", "int8 student on every built-in target")
         stage_started = time.perf_counter()
-        report = profile_model(
-            converted.tflite_path,
-            targets.list_targets(),
-            arena_bytes=converted.micro["arena"]["recommended_bytes"],
-        )
+        report = profile_model(converted.tflite_path, targets.list_targets(),
+                               arena_bytes=bundle.arena.recommended_bytes)
         seconds["profile"] = time.perf_counter() - stage_started
         seconds["total"] = time.perf_counter() - started
-        result = relocated(PipelineResult(str(out), distilled, converted, scratch, report,
+        result = relocated(PipelineResult(str(out), distilled, converted, scratch, bundle, report,
                                           seconds), out, Path(out_dir))
         write_text_atomic(out / DISTILL_DIR / distill_result_file,
                           json_text(result.distill.to_dict()), force=True)

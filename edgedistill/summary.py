@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.table import Table
 
 from edgedistill.units import fmt_bytes
@@ -98,36 +100,62 @@ def conversion_table(result) -> Table:
     table.add_row("output difference, max / mean",
                   f"{result.max_abs_diff:.3g} / {result.mean_abs_diff:.3g}")
     table.add_row("test samples", str(result.test_samples))
-    if result.micro:
-        table.add_row("TFLM arena (measured + margin)",
-                      fmt_bytes(result.micro["arena"]["recommended_bytes"]))
-        table.add_row("TFLM run vs LiteRT", _check(result.micro["check"]))
+    if result.calibration_source:
+        table.add_row("calibration", f"{result.calibration_samples} samples: "
+                                     f"{result.calibration_source}")
+    report = result.quantization
+    if report is not None and report.rows:
+        worst = max(report.rows, key=lambda row: row.rmse_over_scale)
+        table.add_row("largest op error (int8 steps)",
+                      f"{worst.rmse_over_scale:.2f} ({worst.layer}); "
+                      f"{len(report.flagged) or 'no'} op(s) flagged")
     return table
 
 
-def _check(check: dict) -> str:
-    diffs = check["max_diffs"]
-    if None in diffs:  # an output of another shape, or not finite
+_SHOWN_OPS = 8
+
+
+def quantization_table(report) -> Table:
+    """Each op's int8 error, worst first (at most 8 rows), and the measured remedies."""
+    table = Table(title=f"int8 error of each op on {report.debug_samples} test samples "
+                        f"(flagged: {report.criterion})")
+    for column in ("op", "layer", "error (int8 steps, rms)", ""):
+        table.add_column(column, justify="right" if column.startswith("error") else "left")
+    worst = sorted(report.rows, key=lambda row: -row.rmse_over_scale)[:_SHOWN_OPS]
+    for row in worst:
+        mark = "[bold red]flagged[/]" if row in report.flagged else ""
+        table.add_row(row.op, row.layer, f"{row.rmse_over_scale:.2f}", mark)
+    if report.remedies:
+        table.caption = "\n".join(report.remedies)
+    return table
+
+
+def _check(check) -> str:
+    """TFLM against LiteRT in a few words: the verdict, the largest difference, top-1."""
+    if not all(math.isfinite(d) for d in check.max_diffs):
         return "[bold red]DISAGREES (outputs differ in shape or are not finite)[/]"
-    diff = max(diffs, default=0.0)
-    if check["passed"]:
-        return f"agrees (max diff {diff:g})"
-    return f"[bold red]DISAGREES (max diff {diff:g})[/]"
+    diff = max(check.max_diffs, default=0.0)
+    top1 = "" if check.top1_agreement is None else \
+        f", same class on {_pct(check.top1_agreement)}"
+    text = f"max diff {diff:g}{top1}, {check.samples} inputs"
+    return f"agrees ({text})" if check.passed else f"[bold red]DISAGREES ({text})[/]"
 
 
 def micro_table(bundle) -> Table:
     """What a TensorFlow Lite Micro bundle holds."""
-    d = bundle.to_dict()
-    table = Table(title=f"TFLite Micro bundle: {d['out_dir']}")
+    table = Table(title=f"TFLite Micro bundle: {bundle.out_dir}")
     table.add_column("figure")
     table.add_column("value", justify="right")
-    arena = d["arena"]
-    table.add_row("model", fmt_bytes(d["model_bytes"]))
-    table.add_row("operators", ", ".join(d["ops"]))
-    table.add_row("arena measured", f"{arena['measured_bytes']:,} B")
-    table.add_row("arena margin", f"{arena['margin_bytes']:,} B")
-    table.add_row("arena to allocate", f"{arena['recommended_bytes']:,} B")
-    table.add_row("TFLM run vs LiteRT", _check(d["check"]))
+    arena = bundle.arena
+    table.add_row("model", fmt_bytes(bundle.model_bytes))
+    table.add_row("operators", ", ".join(bundle.ops))
+    table.add_row("arena measured", f"{arena.measured_bytes:,} B")
+    if arena.head_bytes is not None:
+        table.add_row("  planned (activations, scratch)", f"{arena.head_bytes:,} B")
+        table.add_row("  persistent", f"{arena.tail_bytes:,} B")
+    table.add_row("arena margin", f"{arena.margin_bytes:,} B")
+    table.add_row("arena to allocate", f"{arena.recommended_bytes:,} B")
+    table.add_row("TFLM run vs LiteRT", _check(bundle.check))
     return table
 
 
@@ -214,8 +242,8 @@ def _recipe_rows(result) -> list[tuple[str, ...]]:
                          f"{d.student_params:,} params", _compression_details(d)))
         else:
             s, b = stage.student, stage.scratch
-            arena = f"; TFLM arena {fmt_bytes(s.micro['arena']['recommended_bytes'])}" \
-                if s.micro else ""
+            arena = f"; TFLM arena {fmt_bytes(stage.micro.arena.recommended_bytes)}" \
+                if stage.micro else ""
             elements = sum(k["elements"] for k in stage.kernels) or 1
             zeros = sum(k["zeros"] * k["elements"] for k in stage.kernels) / elements
             distinct = max((k["distinct_values"] for k in stage.kernels), default=0)

@@ -26,6 +26,7 @@ import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 from edgedistill.errors import EdgeDistillError
@@ -65,6 +66,17 @@ class Quantization:
         """JSON-ready dict."""
         return {"scales": list(self.scales), "zero_points": list(self.zero_points),
                 "axis": self.axis}
+
+
+def quantize(x: np.ndarray, dtype, scale: float, zero_point: int) -> np.ndarray:
+    """Real values to the integer type of a per-tensor quantized tensor, rounded and clipped.
+
+    Example:
+        >>> quantize(np.array([0.0, 1.0, 100.0]), np.int8, 0.5, -1).tolist()
+        [-1, 1, 127]
+    """
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
 
 
 @dataclass(frozen=True)

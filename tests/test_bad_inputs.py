@@ -103,8 +103,21 @@ CASES = [
     ("one cluster per kernel", (*DISTILL, "--cluster", "1"), "a whole number from 2 to 256"),
     ("channel pruning of every channel", (*DISTILL, "--prune-channels", "1"),
      "channel pruning fraction: must lie in (0, 1)"),
-    ("zero calibration samples", (*CONVERT, "--calibration-samples", "0"),
-     "--calibration-samples"),
+    ("zero calibration samples per class", (*CONVERT, "--calibration-per-class", "0"),
+     "--calibration-per-class"),
+    ("calibration file is text", (*CONVERT, "--calibration", "{g}/notes.npy"), "notes.npy"),
+    ("calibration of the wrong shape", (*CONVERT, "--calibration", "{g}/small.npy"),
+     "small.npy: inputs have shape (4, 4, 1)"),
+    ("calibration holds NaN", (*CONVERT, "--calibration", "{g}/nan.npy"),
+     "nan.npy: x holds NaN or infinity"),
+    ("labels file missing", ("micro", KWS, "--out", "{g}/out", "--labels", "{g}/nope.txt"),
+     "nope.txt: no such file"),
+    ("labels file not UTF-8", ("micro", KWS, "--out", "{g}/out", "--labels", "{g}/latin1.txt"),
+     "latin1.txt: not UTF-8 text"),
+    ("labels of the wrong count", ("micro", KWS, "--out", "{g}/out", "--labels",
+                                   "{g}/three.txt"), "labels: 3 given, but output 0"),
+    ("micro check data missing", ("micro", KWS, "--out", "{g}/out", "--data", "{g}/nope.npz"),
+     "nope.npz"),
     # names and recipes
     ("unknown loss", (*DISTILL, "--loss", "nope"), "nope: unknown distillation loss"),
     ("unknown augmentation", (*DISTILL, "--augment", "rotate"), "rotate: unknown"),
@@ -197,6 +210,11 @@ def garden(tmp_path_factory):
     npz("inf.npz", x_test=np.full((5, 8, 8, 1), np.inf))
     npz("nolabels.npz", y_train=None)
     npz("small.npz", x_train=rng.random((20, 4, 4, 1)), x_test=rng.random((5, 4, 4, 1)))
+    (g / "latin1.txt").write_bytes("café\nthé\n".encode("latin-1"))
+    (g / "three.txt").write_text("yes\nno\nmaybe\n")
+    (g / "notes.npy").write_text("these are my notes, not inputs\n")
+    np.save(g / "small.npy", rng.random((5, 4, 4, 1)))
+    np.save(g / "nan.npy", x)
     k = keras()
     k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Flatten(),
                   k.layers.Dense(10)]).save(g / "ten.h5")

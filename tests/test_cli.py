@@ -75,8 +75,10 @@ def test_records_are_valid_json_naming_the_final_paths(quickstart):
     report = strict_json((out / "report.json").read_text())
     assert Path(report["out_dir"]) == out
     assert Path(report["student"]["tflite_path"]).is_file()
-    assert Path(report["student"]["micro"]["out_dir"]).is_dir()
-    assert Path(report["student"]["micro"]["model_path"]) == out / "student-int8" / "model.tflite"
+    assert Path(report["micro"]["out_dir"]) == out / "student-int8" / "micro"
+    assert Path(report["micro"]["model_path"]) == out / "student-int8" / "model.tflite"
+    assert report["micro"]["parity"]["samples"] == 100
+    assert report["micro"]["parity"]["top1_agreement"] >= 0.99
     assert Path(report["distill"]["student_path"]).is_file()
     assert Path(report["profile"]["model"]["path"]) == out / "student-int8" / "model.tflite"
 
@@ -109,9 +111,17 @@ def test_each_stage_on_its_own(quickstart, tmp_path):
                  "--mode", "float32")
     assert result.exit_code == 0, result.output
     assert "top-1 agreement" in result.stdout
+    assert not (tmp_path / "c" / "micro").exists()  # no bundle of a float model
+    result = run("convert", student, "--data", "digits", "--out", tmp_path / "i",
+                 "--calibration-per-class", 5)
+    assert result.exit_code == 0, result.output
+    assert "50 samples: 5 per class" in result.stdout
+    parity = json.loads((tmp_path / "i" / "micro" / "manifest.json").read_text())["parity"]
+    assert (parity["inputs"], parity["samples"]) == ("given", 100)  # the test split's
     tflite = out / "student-int8" / "model.tflite"
     result = run("micro", tflite, "--out", tmp_path / "m")
     assert result.exit_code == 0, result.output
+    assert "agrees (max diff" in result.stdout
     assert (tmp_path / "m" / "op_resolver.h").is_file()
     result = run("profile", tflite, "--target", "nucleo-l4r5zi", "--bundle", tmp_path / "m",
                  "--format", "json")

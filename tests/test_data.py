@@ -1,10 +1,11 @@
 import gzip
+import re
 import struct
 
 import numpy as np
 import pytest
 
-from edgedistill.data import FASHION_MNIST_DIR, load_dataset
+from edgedistill.data import FASHION_MNIST_DIR, load_dataset, load_inputs, load_labels
 from edgedistill.errors import EdgeDistillError
 
 
@@ -134,3 +135,59 @@ def test_damaged_npz_files_are_one_clean_error(tmp_path):
             assert "\n" not in str(error) and str(path) in str(error)
         else:
             assert np.isfinite(data.x_train).all() and data.num_classes <= 100_000
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_damaged_input_files_are_one_clean_error(tmp_path, suffix):
+    """load_inputs on every cut and seeded byte edits of a real file: sane inputs or refused."""
+    rng = np.random.default_rng(1)
+    good_path = tmp_path / f"good{suffix}"
+    x = rng.random((6, 4, 4, 1)).astype(np.float32)
+    np.save(good_path, x) if suffix == ".npy" else np.savez_compressed(good_path, x=x)
+    assert np.array_equal(load_inputs(good_path), x)
+    good = good_path.read_bytes()
+    mutants = [good[:cut] for cut in range(0, len(good), 7)]
+    for _ in range(300):
+        data = bytearray(good)
+        for pos in rng.integers(0, len(data), rng.integers(1, 5)):
+            data[pos] = rng.integers(0, 256)
+        mutants.append(bytes(data))
+    path = tmp_path / f"bad{suffix}"
+    for mutant in mutants:
+        path.write_bytes(mutant)
+        try:
+            inputs = load_inputs(path)
+        except EdgeDistillError as error:
+            assert "\n" not in str(error) and str(path) in str(error)
+        else:
+            assert inputs.dtype == np.float32 and inputs.ndim >= 2 and len(inputs)
+            assert np.isfinite(inputs).all()
+
+
+@pytest.mark.parametrize(("arrays", "message"), [
+    ({"a": np.zeros((2, 3)), "b": np.zeros((2, 3))}, "holds a, b; put the inputs in an array "
+                                                     "named x"),
+    ({"x": np.array(["a", "b"])}, "x must be real numbers"),
+    ({"x": np.zeros(5)}, "x has shape (5,); give samples along the first axis"),
+    ({"x": np.zeros((0, 3))}, "x has shape (0, 3)"),
+    ({"x": np.array([[1.0, np.inf]])}, "x holds NaN or infinity (first at row 0"),
+])
+def test_bad_input_files_name_the_array(tmp_path, arrays, message):
+    np.savez(tmp_path / "in.npz", **arrays)
+    with pytest.raises(EdgeDistillError, match=re.escape(message)):
+        load_inputs(tmp_path / "in.npz")
+
+
+def test_labels_files_read_one_name_per_line_or_refuse_cleanly(tmp_path):
+    path = tmp_path / "labels.txt"
+    path.write_text("T-shirt/top\n  Trouser \nsneaker\n\n")
+    assert load_labels(path) == ("T-shirt/top", "  Trouser ", "sneaker")
+    rng = np.random.default_rng(3)
+    for size in list(range(0, 40)) + [200] * 200:
+        path.write_bytes(rng.integers(0, 256, size, dtype=np.uint8).tobytes())
+        try:
+            labels = load_labels(path)
+        except EdgeDistillError as error:
+            assert "\n" not in str(error) and str(path) in str(error)
+        else:
+            assert all(isinstance(label, str) and "\n" not in label for label in labels)

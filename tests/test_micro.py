@@ -38,15 +38,30 @@ def test_bundle_runs_in_tflm_like_litert(bundles, name):
     bundle_dir = Path(bundle.out_dir)
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
     assert bundle_files(bundle_dir) == sorted(bundle.files)
-    assert bundle.check.passed
-    assert max(bundle.check.max_diffs) <= 1
-    assert manifest["check"]["passed"] is True
+    # On 100 random inputs: KWS and VWW exact, the AD01 autoencoder within 3
+    # LSB (99.4% of values within 1), ResNet-8 within 6 (one value in 1,000);
+    # see edgedistill.micro.check.
+    check = bundle.check
+    assert check.passed and check.samples == 100
+    assert max(check.max_diffs) <= {"ad01_int8.tflite": 3, "pretrainedResnet_quant.tflite": 6}.get(
+        name, 0)
+    assert max(check.mean_diffs) <= 0.35
+    assert check.top1_agreement == (None if name == "ad01_int8.tflite" else 1.0)
+    assert manifest["parity"]["passed"] is True
+    assert manifest["parity"]["max_diffs"] == list(check.max_diffs)
     model = read_tflite(mlperf_model(name))
     assert manifest["model"] == {"file": name, "sha256": model.sha256, "bytes": model.size_bytes}
     assert manifest["ops"] == list(model.opcodes)
     arena = manifest["arena"]
     assert arena["recommended_bytes"] == arena["measured_bytes"] + arena["margin_bytes"]
     assert arena["recommended_bytes"] % 16 == 0 and arena["margin_bytes"] >= 1024
+    # What the recording allocator saw fits in what the search measured: equal on
+    # KWS, ResNet and VWW; AD01 needs 656 bytes more while allocating (the memory
+    # planner's temporary data, in the head before the tensors are placed).
+    assert 0 < arena["head_bytes"] and 0 < arena["tail_bytes"]
+    assert arena["head_bytes"] + arena["tail_bytes"] <= arena["measured_bytes"]
+    assert 0 < sum(use["used_bytes"] for use in arena["uses"]) <= arena["tail_bytes"]
+    assert "Persistent buffer data" in {use["kind"] for use in arena["uses"]}
     (inp,) = manifest["inputs"]
     t = model.tensors[model.inputs[0]]
     assert inp["dtype"] == "int8" and inp["shape"] == list(t.shape)
@@ -83,19 +98,34 @@ def test_op_resolver_lists_exactly_the_models_ops(bundles, name):
     assert "tflite::MicroMutableOpResolver<kNumModelOps>" in header
 
 
-def test_float_model_bundle_and_given_sample_input(tmp_path):
+def test_float_model_bundle_and_given_inputs(tmp_path):
     path = mlperf_model("ad01_fp32.tflite")
-    x = np.random.default_rng(1).normal(size=(1, 640)).astype(np.float32)
-    bundle = write_micro_bundle(path, tmp_path / "b", sample_input=x)
-    assert bundle.check.passed and bundle.check.sample == "given"
+    x = np.random.default_rng(1).normal(size=(7, 640)).astype(np.float32)
+    bundle = write_micro_bundle(path, tmp_path / "b", inputs=x)
+    assert bundle.check.passed and (bundle.check.inputs, bundle.check.samples) == ("given", 7)
     assert 0 < bundle.check.tolerances[0] < 1
     assert "kInput0Scale" not in (tmp_path / "b" / "model_settings.h").read_text()
 
 
-def test_wrong_sample_input_is_refused(tmp_path):
-    with pytest.raises(EdgeDistillError, match=r"sample_input\[0\].*int8"):
-        check_run(mlperf_model("ad01_int8.tflite"), 8192,
-                  sample_input=np.zeros((1, 640), np.float32))
+def test_float_inputs_are_quantized_for_an_integer_model():
+    model = read_tflite(mlperf_model("kws_ref_model.tflite"))
+    q = model.tensors[model.inputs[0]].quantization
+    x = np.random.default_rng(2).normal(size=(5, 49, 10, 1)).astype(np.float32) * 20
+    given = check_run(mlperf_model("kws_ref_model.tflite"), 30000, inputs=x)
+    quantized = np.clip(np.round(x / q.scales[0]) + q.zero_points[0], -128, 127).astype(np.int8)
+    assert given == check_run(mlperf_model("kws_ref_model.tflite"), 30000, inputs=quantized)
+    assert given.samples == 5 and given.top1_agreement == 1.0
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    (np.zeros((1, 640), np.int16), r"sample_input\[0\]: int16 data .* of int8"),
+    (np.zeros((1, 64), np.int8), r"sample_input\[0\]: shape \(1, 64\) does not fit"),
+    ([np.zeros((1, 640), np.int8)] * 2, r"2 array\(s\) for a model with 1 input"),
+    ("text", r"sample_input\[0\]: str for input"),
+])
+def test_wrong_inputs_are_refused(inputs, message):
+    with pytest.raises(EdgeDistillError, match=message):
+        check_run(mlperf_model("ad01_int8.tflite"), 8192, inputs=inputs)
 
 
 def test_model_tflm_cannot_run_is_refused(tmp_path):
@@ -156,8 +186,9 @@ def _one_op_model(builtin: int, custom_code: str | None = None) -> bytes:
 
 
 @pytest.mark.parametrize(("builtin", "custom", "message"), [
-    (schema.BuiltinOperator.UNIQUE, None, "op UNIQUE has no TFLM kernel"),
-    (schema.BuiltinOperator.CUSTOM, "MyOp", "custom op 'MyOp' has no built-in TFLM kernel"),
+    (schema.BuiltinOperator.UNIQUE, None, "op UNIQUE (node 0, output 'y') has no TFLM kernel"),
+    (schema.BuiltinOperator.CUSTOM, "MyOp",
+     "custom op 'MyOp' (node 0, output 'y') has no built-in TFLM kernel"),
 ])
 def test_unsupported_op_is_refused(tmp_path, builtin, custom, message):
     path = tmp_path / "odd.tflite"

@@ -35,10 +35,10 @@ def _outcome(mutant, out):
     assert 0 < arena["measured_bytes"] <= arena["recommended_bytes"] < 2**31
     if child.returncode == 1:  # written, but its own check failed: it says so
         assert len(errors) == 1 and "TFLM and LiteRT disagree" in errors[0], child.stderr
-        assert not manifest["check"]["passed"] and manifest["check"]["disagreement"]
+        assert not manifest["parity"]["passed"] and manifest["parity"]["disagreement"]
         return "disagrees"
     assert child.returncode == 0, child.stderr
-    assert manifest["check"]["passed"]
+    assert manifest["parity"]["passed"]
     return "bundled"
 
 

@@ -78,7 +78,7 @@ def test_the_zeros_survive_int8_conversion(digits, tmp_path):
 
     stripped = _pruned(digits, Pruning(0.5))
     stripped.save(tmp_path / "pruned.h5")
-    result = convert(tmp_path / "pruned.h5", digits, tmp_path / "int8", micro=False)
+    result = convert(tmp_path / "pruned.h5", digits, tmp_path / "int8")
     interpreter = Interpreter(model_path=result.tflite_path)
     interpreter.allocate_tensors()
     kernels = [d for d in interpreter.get_tensor_details()
@@ -163,7 +163,7 @@ def test_qat_after_pruning_keeps_the_zeros_into_int8(digits, tmp_path):
     result = distill(str(tmp_path / "teacher.h5"), str(tmp_path / "pruned.h5"), digits,
                      tmp_path / "pqat", epochs=2, qat=True, cache_dir=tmp_path / "cache")
     assert is_quantize_wrapped(load_keras_model(result.student_path))
-    converted = convert(result.student_path, digits, tmp_path / "int8", micro=False)
+    converted = convert(result.student_path, digits, tmp_path / "int8")
     interpreter = Interpreter(model_path=converted.tflite_path)
     interpreter.allocate_tensors()
     kernels = [d for d in interpreter.get_tensor_details()
@@ -219,7 +219,7 @@ def test_qat_after_clustering_keeps_the_clusters_into_int8(digits, tmp_path):
     for path in (result.student_path, result.scratch_path):
         model = load_keras_model(path)
         assert is_quantize_wrapped(model)
-        converted = convert(path, digits, tmp_path / f"int8-{Path(path).stem}", micro=False)
+        converted = convert(path, digits, tmp_path / f"int8-{Path(path).stem}")
         assert converted.agreement > 0.95
         large = [s for s in kernel_statistics(converted.tflite_path) if s["elements"] > 256]
         assert len(large) == 2 and all(s["distinct_values"] <= 8 for s in large), large

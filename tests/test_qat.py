@@ -67,7 +67,7 @@ def test_a_conv1d_student_distills_with_qat_and_converts_to_int8_only(waves, tmp
     result = distill(str(tmp_path / "teacher.h5"), str(tmp_path / "student.h5"), waves,
                      tmp_path / "run", epochs=3, qat=True, cache_dir=tmp_path / "cache")
     assert is_quantize_wrapped(load_keras_model(result.student_path))
-    converted = convert(result.student_path, waves, tmp_path / "int8", micro=False)
+    converted = convert(result.student_path, waves, tmp_path / "int8")
     model = read_tflite(converted.tflite_path)
     assert {t.dtype for t in model.tensors} <= {"int8", "int32"}
     assert "CONV_2D" in model.opcodes

@@ -6,6 +6,7 @@ import pytest
 from edgedistill._tf import keras
 from edgedistill.compress.structured import prune_channels
 from edgedistill.errors import EdgeDistillError
+from edgedistill.micro import measure_arena
 from edgedistill.zoo import build
 
 k = keras()
@@ -84,7 +85,7 @@ def test_fewer_macs_bytes_and_arena_in_the_tflite(tmp_path):
         converted = convert(tmp_path / f"{label}.h5", digits, tmp_path / label)
         macs = profile_model(converted.tflite_path, targets.list_targets()[:1]).totals.macs
         figures[label] = (macs, converted.tflite_bytes,
-                          converted.micro["arena"]["measured_bytes"])
+                          measure_arena(converted.tflite_path).measured_bytes)
     (macs, size, arena), (macs2, size2, arena2) = figures["original"], figures["smaller"]
     # Halving every hidden layer's outputs halves the first layer's MACs and
     # quarters those of layers that lose half their inputs too.

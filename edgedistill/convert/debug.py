@@ -41,6 +41,12 @@ _PASSTHROUGH = 0.01
 # Healthy digits CNNs calibrated on 10 to 20 samples: 4 of 6 had ops flagged (1.1 to 6.4),
 # as ranges the calibration never saw clip; on 50 to 500 samples, none.
 SMALL_CALIBRATION = 100
+# Real inputs beyond the calibration inputs' range are clipped at the model's
+# input; a few outliers are normal, this share is not.
+UNCOVERED_INPUTS = 0.01
+# What `convert` measures each op on: the first test samples (the ops' errors
+# settle well before; the debugger's own cost is the calibration conversion).
+DEBUG_SAMPLES = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +104,14 @@ class QuantizationDebugReport:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> QuantizationDebugReport:
+        """The report back from ``to_dict()``."""
+        return cls(**{**data, "rows": tuple(LayerError(**r) for r in data["rows"]),
+                      "flagged": tuple(LayerError(**r) for r in data["flagged"]),
+                      "remedies": tuple(data["remedies"]),
+                      "selective_accuracy": tuple(data["selective_accuracy"])})
 
 
 def debug_quantization(model, representative: np.ndarray, debug_samples: np.ndarray, *,
@@ -172,7 +186,7 @@ def debug_quantization(model, representative: np.ndarray, debug_samples: np.ndar
     remedies = tuple(
         f"{row.layer} ({row.op}): off by {row.rmse_over_scale:.2f} int8 steps (rms); {what} on "
         f"the {len(debug_samples)} debug samples {int8_accuracy:.1%} all-int8. Remedies: "
-        + _remedies(keep, sel, accuracy_16x8, len(representative))
+        + _remedies(keep, sel, accuracy_16x8, representative, debug_samples)
         for row, keep, sel in zip(flagged, kept, selective, strict=True))
     return QuantizationDebugReport(
         rows, flagged, remedies, CRITERION, len(debug_samples), len(representative),
@@ -238,9 +252,18 @@ def _kept_float(graph, flagged: LayerError, rows) -> list[LayerError]:
     return sorted(kept, key=rows.index)
 
 
-def _remedies(kept, selective: float, accuracy_16x8: float | None, calibration: int) -> str:
-    steps = [f"calibrate on more samples (--calibration-per-class; {calibration} in all now, "
-             "and ranges they never saw are clipped)"] if calibration < SMALL_CALIBRATION else []
+def _remedies(kept, selective: float, accuracy_16x8: float | None, representative: np.ndarray,
+              debug_samples: np.ndarray) -> str:
+    lo, hi = float(representative.min()), float(representative.max())
+    outside = float(np.mean((debug_samples < lo) | (debug_samples > hi)))
+    steps = []
+    if outside > UNCOVERED_INPUTS:
+        steps.append(f"calibrate on inputs like the real ones ({outside:.0%} of the debug "
+                     f"samples' values lie outside the calibration inputs' range [{lo:.3g}, "
+                     f"{hi:.3g}], and the model's input is clipped to it)")
+    if len(representative) < SMALL_CALIBRATION:
+        steps.append(f"calibrate on more samples (--calibration-per-class; "
+                     f"{len(representative)} in all now, and ranges they never saw are clipped)")
     if accuracy_16x8 is not None:
         steps.append(f"convert with --mode 16x8 (int16 activations): {accuracy_16x8:.1%}")
     steps.append(f"keep {', '.join(row.layer for row in kept)} in float (selective "

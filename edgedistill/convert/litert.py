@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def quantize(x: np.ndarray, dtype: np.dtype, scale: float, zero_point: int) -> np.ndarray:
-    """Float inputs to the integer type of a quantized input tensor."""
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+from edgedistill.tflite_file import quantize
 
 
 def predict(tflite_model: bytes, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -1,4 +1,8 @@
-"""``convert``: a Keras model to a verified .tflite (and a TFLite Micro bundle)."""
+"""``convert``: a Keras model to a verified .tflite.
+
+Its result goes on to the Micro stage (``edgedistill.micro.write_micro_bundle``)
+and to the profile.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-from edgedistill._fileio import check_output_dir, json_text, output_dir, relocated
+from edgedistill._fileio import check_output_dir, json_text, output_dir
 from edgedistill._native_log import native_stderr_discarded
 from edgedistill._tf import tensorflow
 from edgedistill.compress.qat import is_quantize_wrapped
 from edgedistill.convert import litert, modes
-from edgedistill.data import Dataset, load_dataset
+from edgedistill.convert.debug import DEBUG_SAMPLES, QuantizationDebugReport, debug_quantization
+from edgedistill.data import Dataset, check_fits, load_dataset, load_inputs
 from edgedistill.errors import CheckFailed, EdgeDistillError
 from edgedistill.models import load_keras_model, output_units
 from edgedistill.progress import Progress, SilentProgress
 
 MODEL_FILE = "model.tflite"
 RESULT_FILE = "conversion.json"
-MICRO_DIR = "micro"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +39,11 @@ class ConversionResult:
         max_abs_diff, mean_abs_diff: the largest and the mean difference
             between their (dequantized) outputs.
         io_type: the .tflite's input and output type.
-        micro: the TFLite Micro bundle's summary, when one was written.
+        calibration_source: where the representative dataset came from
+            (None for the modes that need none).
+        quantization: each op's int8 error on the first test samples, with
+            remedies for the ops in trouble (``convert.debug``); int8 from a
+            float model only.
     """
 
     tflite_path: str
@@ -49,11 +57,18 @@ class ConversionResult:
     mean_abs_diff: float
     test_samples: int
     calibration_samples: int
+    calibration_source: str | None
     seconds: dict
-    micro: dict | None
+    quantization: QuantizationDebugReport | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ConversionResult:
+        """The result back from ``to_dict()`` (a conversion.json)."""
+        report = data.get("quantization")
+        return cls(**{**data, "quantization": report and QuantizationDebugReport.from_dict(report)})
 
 
 def convert_model(model, mode: str = "int8", representative: np.ndarray | None = None,
@@ -102,24 +117,45 @@ def convert_model(model, mode: str = "int8", representative: np.ndarray | None =
         ) from None
 
 
-def _micro_sample(tflite_bytes: bytes, data: Dataset) -> np.ndarray:
-    """The first test sample in the model's input type, for the TFLM run check."""
-    from edgedistill.tflite_file import parse_tflite
+def representative_set(data: Dataset, per_class: int, seed: int = 0) -> np.ndarray:
+    """The representative dataset: ``per_class`` training samples of every class
+    (all of a class with fewer), drawn with ``seed``, in training order.
 
-    model = parse_tflite(tflite_bytes)
-    tensor = model.tensors[model.inputs[0]]
-    sample = data.x_test[:1]
-    if tensor.quantization is None:
-        return sample.astype(tensor.dtype)
-    q = tensor.quantization
-    return litert.quantize(sample, np.dtype(tensor.dtype), q.scales[0], q.zero_points[0])
+    Drawing per class keeps a rare class's activation ranges in the
+    calibration; a plain random draw can miss them.
 
-
-def _calibration_set(data: Dataset, count: int, seed: int) -> np.ndarray:
-    """A seeded sample of the training split: the representative dataset."""
+    Example:
+        >>> representative_set(load_dataset("digits"), 20).shape
+        (200, 8, 8, 1)
+    """
+    if not (isinstance(per_class, int) and per_class >= 1):
+        raise EdgeDistillError(f"calibration per class: a whole number from 1 up, got "
+                               f"{per_class!r:.40}")
     rng = np.random.default_rng(seed)
-    pick = rng.choice(len(data.x_train), size=min(count, len(data.x_train)), replace=False)
-    return data.x_train[np.sort(pick)]
+    picks = [rng.choice(rows, size=min(per_class, len(rows)), replace=False)
+             for rows in (np.flatnonzero(data.y_train == c) for c in np.unique(data.y_train))]
+    return data.x_train[np.sort(np.concatenate(picks))]
+
+
+def _remedy(report: QuantizationDebugReport | None) -> str:
+    """What to try, in a few words: the op-by-op finding when there is one."""
+    if report is None or not report.flagged:
+        return "try --qat when distilling, mode 16x8, or more calibration samples"
+    worst = max(report.flagged, key=lambda row: row.rmse_over_scale)
+    return (f"{len(report.flagged)} op(s) lose more than one int8 step, worst {worst.layer} "
+            f"({worst.rmse_over_scale:.1f} steps); see the table of each op's error for "
+            "measured remedies")
+
+
+def _representative(data: Dataset, calibration, per_class: int,
+                    seed: int) -> tuple[np.ndarray, str]:
+    """The representative inputs and where they came from, in words."""
+    if calibration is None:
+        return (representative_set(data, per_class, seed),
+                f"{per_class} per class from the training split")
+    if isinstance(calibration, np.ndarray):
+        return calibration.astype(np.float32), "given array"
+    return load_inputs(calibration), str(calibration)
 
 
 def convert(
@@ -129,9 +165,9 @@ def convert(
     *,
     mode: str = "int8",
     io_type: str | None = None,
-    calibration_samples: int = 500,
+    calibration_per_class: int = 50,
+    calibration: str | os.PathLike | np.ndarray | None = None,
     max_accuracy_drop: float | None = None,
-    micro: bool | None = None,
     seed: int = 0,
     force: bool = False,
     progress: Progress | None = None,
@@ -143,16 +179,17 @@ def convert(
         data: ``"digits"``, ``"fashion-mnist[:DIR]"``, a ``.npz`` path or a Dataset;
             the representative set comes from its training split, the check
             from its test split.
-        out_dir: receives model.tflite, conversion.json and (int8) micro/.
+        out_dir: receives model.tflite and conversion.json.
         mode: ``int8`` (default), ``16x8``, ``float32``, ``float16`` or ``dynamic``.
         io_type: the model's input and output type: ``int8``, ``uint8`` or
             ``float32`` for int8; ``int16`` or ``float32`` for 16x8 (default:
             the mode's integer type).
-        calibration_samples: size of the representative dataset.
+        calibration_per_class: the representative dataset is this many
+            training samples of every class (see ``representative_set``).
+        calibration: the user's own representative inputs instead: an array,
+            or an .npy / .npz file (see ``edgedistill.data.load_inputs``).
         max_accuracy_drop: fail, writing nothing, when the .tflite's test
             accuracy is more than this below the Keras model's (0.01 is one point).
-        micro: write a TensorFlow Lite Micro bundle into ``out_dir/micro``;
-            default: for the full-integer modes (int8, 16x8).
 
     Raises:
         CheckFailed: the accuracy dropped more than ``max_accuracy_drop``.
@@ -178,12 +215,16 @@ def convert(
     keras_model = load_keras_model(model) if not hasattr(model, "predict") else model
     name = str(model) if not hasattr(model, "predict") else keras_model.name
     data.check_fits(keras_model.input_shape, output_units(keras_model, name), name)
-    write_micro = spec.full_integer if micro is None else micro
+
+    representative, calibration_source = _representative(data, calibration,
+                                                         calibration_per_class, seed)
+    if spec.needs_representative_data:
+        check_fits(calibration_source, representative.shape[1:], None, keras_model.input_shape,
+                   0, name)
 
     seconds = {}
     progress.stage("convert", f"{name} to {mode} TFLite ({io_type} I/O)")
     started = time.perf_counter()
-    representative = _calibration_set(data, calibration_samples, seed)
     tflite_bytes = convert_model(
         keras_model, mode, representative if spec.needs_representative_data else None, io_type
     )
@@ -197,28 +238,23 @@ def convert(
     seconds["verify"] = time.perf_counter() - started
     keras_accuracy = float(np.mean(keras_pred == data.y_test))
     tflite_accuracy = float(np.mean(tflite_pred == data.y_test))
+    report = None
+    if mode == "int8" and not is_quantize_wrapped(keras_model):
+        progress.stage("layers", f"int8 error of each op on {DEBUG_SAMPLES} test samples")
+        started = time.perf_counter()
+        report = debug_quantization(keras_model, representative, data.x_test[:DEBUG_SAMPLES],
+                                    labels=data.y_test[:DEBUG_SAMPLES])
+        seconds["layers"] = time.perf_counter() - started
     if max_accuracy_drop is not None and keras_accuracy - tflite_accuracy > max_accuracy_drop:
         raise CheckFailed(
             f"{name}: {mode} TFLite accuracy {100 * tflite_accuracy:.2f}% is "
             f"{100 * (keras_accuracy - tflite_accuracy):.2f} points below the Keras model's "
             f"{100 * keras_accuracy:.2f}%, more than the {100 * max_accuracy_drop:g} allowed; "
-            "no model written (try --qat when distilling, mode 16x8, or more calibration "
-            "samples)")
+            f"no model written ({_remedy(report)})", details=report)
 
     with output_dir(out_dir, force) as tmp:
         tflite_path = Path(tmp) / MODEL_FILE
         tflite_path.write_bytes(tflite_bytes)
-        micro_summary = None
-        if write_micro:
-            from edgedistill.micro import write_micro_bundle
-
-            progress.stage("micro", "TFLite Micro bundle, measuring the arena")
-            started = time.perf_counter()
-            bundle = write_micro_bundle(
-                tflite_path, Path(tmp) / MICRO_DIR, sample_input=_micro_sample(tflite_bytes, data)
-            )
-            seconds["micro"] = time.perf_counter() - started
-            micro_summary = relocated(bundle, tmp, Path(out_dir)).to_dict()
         result = ConversionResult(
             tflite_path=str(Path(out_dir) / MODEL_FILE),
             mode=mode,
@@ -231,8 +267,9 @@ def convert(
             mean_abs_diff=float(np.mean(np.abs(keras_out - tflite_out))),
             test_samples=len(data.x_test),
             calibration_samples=len(representative) if spec.needs_representative_data else 0,
+            calibration_source=calibration_source if spec.needs_representative_data else None,
             seconds=seconds,
-            micro=micro_summary,
+            quantization=report,
         )
         (Path(tmp) / RESULT_FILE).write_text(json_text(result.to_dict()))
     return result

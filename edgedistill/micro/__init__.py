@@ -13,17 +13,27 @@ from edgedistill.micro.arena import (
     DEFAULT_MIN_MARGIN_BYTES,
     ArenaMeasurement,
     ArenaProbe,
+    ArenaUse,
     margin_for,
     measure_arena,
     try_arena,
 )
-from edgedistill.micro.bundle import MicroBundle, bundle_arena_bytes, write_micro_bundle
+from edgedistill.micro.bundle import (
+    BUNDLE_DIR,
+    PARITY_SAMPLES,
+    MicroBundle,
+    bundle_arena_bytes,
+    write_evaluated_bundle,
+    write_micro_bundle,
+)
 from edgedistill.micro.carray import c_array_body, model_data_cc, model_data_h
 from edgedistill.micro.check import RunCheck, check_run
 
 __all__ = [
-    "DEFAULT_MARGIN", "DEFAULT_MIN_MARGIN_BYTES", "TFLM_RESOLVER_METHODS",
-    "ArenaMeasurement", "ArenaProbe", "MicroBundle", "RunCheck", "bundle_arena_bytes",
+    "BUNDLE_DIR", "DEFAULT_MARGIN", "DEFAULT_MIN_MARGIN_BYTES", "PARITY_SAMPLES",
+    "TFLM_RESOLVER_METHODS", "ArenaMeasurement", "ArenaProbe", "ArenaUse", "MicroBundle",
+    "RunCheck", "bundle_arena_bytes",
     "c_array_body", "check_run", "margin_for", "measure_arena", "model_data_cc",
-    "model_data_h", "resolver_methods", "try_arena", "write_micro_bundle",
+    "model_data_h", "resolver_methods", "try_arena", "write_evaluated_bundle",
+    "write_micro_bundle",
 ]

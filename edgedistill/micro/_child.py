@@ -15,7 +15,7 @@ import numpy as np
 
 from edgedistill._fileio import save_log, temporary_dir
 from edgedistill.errors import EdgeDistillError, InternalError
-from edgedistill.tflite_file import TFLiteModel, parse_tflite, read_tflite
+from edgedistill.tflite_file import Tensor, TFLiteModel, parse_tflite, quantize, read_tflite
 
 # The slowest MLPerf Tiny model needs well under a second per child; a child
 # that takes this long is stuck, not busy.
@@ -31,46 +31,82 @@ def load_model(model) -> tuple[bytes, TFLiteModel]:
     return Path(model).read_bytes(), parsed
 
 
-def sample_inputs(model: TFLiteModel, given=None, seed: int = 0) -> list[np.ndarray]:
-    """One array per model input: ``given`` checked against the model, or random.
+def sample_inputs(model: TFLiteModel, given=None, seed: int = 0,
+                  count: int = 1) -> list[np.ndarray]:
+    """One array per model input, each holding samples along a new first axis.
 
-    Random inputs span the whole range of 8- and 16-bit integer types, [-1, 1)
-    for floats and [0, 16) for wider integers (often indices, where the full
-    range would be out of bounds), from a generator seeded with ``seed``.
+    ``given`` is one array per input (or an array for a single input) of one
+    sample in the input's own shape, or of several along the batch axis when
+    the input's batch is 1 (test data, ``x[:100]``). Float data for a
+    quantized integer input is quantized with the input's scale and zero point.
+    Without ``given``, ``count`` random samples span the whole range of 8- and
+    16-bit integer types, [-1, 1) for floats and [0, 16) for wider integers
+    (often indices, where the full range would be out of bounds), from a
+    generator seeded with ``seed``.
     """
     tensors = [model.tensors[i] for i in model.inputs]
     if given is not None:
-        arrays = [given] if isinstance(given, np.ndarray) else list(given)
+        arrays = list(given) if isinstance(given, list | tuple) else [given]
         if len(arrays) != len(tensors):
             raise EdgeDistillError(
                 f"sample_input: {len(arrays)} array(s) for a model with {len(tensors)} input(s)")
-        for i, (x, t) in enumerate(zip(arrays, tensors, strict=True)):
-            if not isinstance(x, np.ndarray) or x.dtype.name != t.dtype or x.shape != t.shape:
-                got = f"{x.dtype.name} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
-                raise EdgeDistillError(
-                    f"sample_input[{i}]: {got} does not match input {t.name!r} "
-                    f"({t.dtype} {t.shape}); pass a numpy array of that dtype and shape")
-        return [np.ascontiguousarray(x) for x in arrays]
+        samples = [_as_samples(x, t, i, model.path)
+                   for i, (x, t) in enumerate(zip(arrays, tensors, strict=True))]
+        if len({len(x) for x in samples}) > 1:
+            raise EdgeDistillError(
+                "sample_input: the inputs hold different numbers of samples "
+                f"({', '.join(str(len(x)) for x in samples)}); give each input as many")
+        return samples
     rng = np.random.default_rng(seed)
     arrays = []
     for t in tensors:
-        try:
-            dtype = np.dtype(t.dtype)
-        except TypeError:
-            raise EdgeDistillError(f"{model.path}: input {t.name!r} has dtype {t.dtype}, "
-                                   "which TFLM cannot feed") from None
+        shape, dtype = (count, *t.shape), _feedable_dtype(t, model.path)
         if dtype.kind == "f":
-            arrays.append(rng.uniform(-1.0, 1.0, size=t.shape).astype(dtype))
+            arrays.append(rng.uniform(-1.0, 1.0, size=shape).astype(dtype))
         elif dtype.kind == "b":
-            arrays.append(rng.integers(0, 2, size=t.shape).astype(bool))
+            arrays.append(rng.integers(0, 2, size=shape).astype(bool))
         elif dtype.kind in "iu":
             info = np.iinfo(dtype)
             lo, hi = (info.min, info.max) if dtype.itemsize <= 2 else (0, 15)
-            arrays.append(rng.integers(lo, hi, size=t.shape, dtype=dtype, endpoint=True))
+            arrays.append(rng.integers(lo, hi, size=shape, dtype=dtype, endpoint=True))
         else:
             raise EdgeDistillError(
                 f"{model.path}: input {t.name!r} has dtype {t.dtype}, which TFLM cannot feed")
     return arrays
+
+
+def _feedable_dtype(tensor: Tensor, where: str) -> np.dtype:
+    try:
+        return np.dtype(tensor.dtype)
+    except TypeError:
+        raise EdgeDistillError(f"{where}: input {tensor.name!r} has dtype {tensor.dtype}, "
+                               "which TFLM cannot feed") from None
+
+
+def _as_samples(x, tensor: Tensor, index: int, where: str) -> np.ndarray:
+    """``x`` as (samples, *tensor.shape) in the tensor's dtype, or a one-line error."""
+    shape = tuple(tensor.shape)
+    wanted = f"{tensor.dtype} {shape}, or several samples along the batch axis"
+    if not isinstance(x, np.ndarray):
+        raise EdgeDistillError(
+            f"sample_input[{index}]: {type(x).__name__} for input {tensor.name!r}; pass a "
+            f"numpy array of {wanted}")
+    if x.shape == shape:
+        x = x[None]
+    elif shape and shape[0] == 1 and x.shape[1:] == shape[1:] and len(x):
+        x = x[:, None]
+    else:
+        raise EdgeDistillError(
+            f"sample_input[{index}]: shape {x.shape} does not fit input {tensor.name!r} "
+            f"({wanted}); pass arrays shaped like the model's input")
+    q, dtype = tensor.quantization, _feedable_dtype(tensor, where)
+    if x.dtype.kind == "f" and dtype.kind in "iu" and q is not None and len(q.scales) == 1:
+        x = quantize(x, dtype, q.scales[0], q.zero_points[0])
+    if x.dtype.name != tensor.dtype:
+        raise EdgeDistillError(
+            f"sample_input[{index}]: {x.dtype.name} data for input {tensor.name!r} of "
+            f"{tensor.dtype}; pass {tensor.dtype} (or float data, for a quantized input)")
+    return np.ascontiguousarray(x)
 
 
 @dataclass(frozen=True)

@@ -115,13 +115,15 @@ TFLM_RESOLVER_METHODS: dict[str, str] = {
 }
 
 
-def resolver_methods(opcodes, where: str = "model") -> tuple[str, ...]:
+def resolver_methods(opcodes, where: str = "model", model=None) -> tuple[str, ...]:
     """The resolver method for each opcode, in the order given.
 
     Args:
         opcodes: builtin op names as ``TFLiteModel.opcodes`` spells them
             (``"CONV_2D"``; custom ops as ``"CUSTOM:<code>"``).
         where: the file named in error messages.
+        model: the ``TFLiteModel``, so that an error names the first node
+            using the op and its output tensor.
 
     Raises:
         EdgeDistillError: for a custom op or a builtin op without a TFLM kernel.
@@ -134,12 +136,22 @@ def resolver_methods(opcodes, where: str = "model") -> tuple[str, ...]:
     for opcode in opcodes:
         if opcode.startswith("CUSTOM:"):
             raise EdgeDistillError(
-                f"{where}: custom op {opcode[7:]!r} has no built-in TFLM kernel; "
-                "rebuild the model without it or register it yourself with AddCustom")
+                f"{where}: custom op {opcode[7:]!r}{_first_use(model, opcode)} has no built-in "
+                "TFLM kernel; rebuild the model without it or register it yourself with "
+                "AddCustom")
         method = TFLM_RESOLVER_METHODS.get(opcode)
         if method is None:
             raise EdgeDistillError(
-                f"{where}: op {opcode} has no TFLM kernel (TensorFlow Lite Micro cannot run it); "
-                "rebuild the model without it")
+                f"{where}: op {opcode}{_first_use(model, opcode)} has no TFLM kernel "
+                "(TensorFlow Lite Micro cannot run it); rebuild the model without it")
         methods.append(method)
     return tuple(methods)
+
+
+def _first_use(model, opcode: str) -> str:
+    """" (node N, output 'name')" for the first node running ``opcode``, or ""."""
+    for op in model.operators if model is not None else ():
+        if op.opcode == opcode:
+            output = model.tensors[op.outputs[0]].name if op.outputs else "none"
+            return f" (node {op.index}, output {output!r})"
+    return ""

@@ -10,10 +10,14 @@ Tasks:
     search: binary search for the smallest arena (multiple of ``ARENA_STEP``)
         that allocates and invokes, from the state ``lo`` (fails) / ``hi``
         (works, or null when none is known yet).
-    probe: each size in ``arenas``.
-    run: invoke at ``arenas[0]``, save the outputs of TFLM and of LiteRT
-        (reference and default kernels) to the ``outputs`` .npz file, or log
-        ``{"litert_error": ...}`` when LiteRT cannot run the model.
+    probe: each size in ``arenas``; with ``allocations`` true, the recording
+        allocator's report of each that works goes to stdout.
+    run: invoke at ``arenas[0]`` on every sample, save the outputs of TFLM
+        and of LiteRT (reference and default kernels) to the ``outputs`` .npz
+        file, or log ``{"litert_error": ...}`` when LiteRT cannot run the model.
+
+The inputs file holds one array per model input with the samples along a new
+first axis; the arena is searched and probed with the first sample.
 """
 
 from __future__ import annotations
@@ -49,16 +53,32 @@ def _attempt(log, model: bytes, arena: int, inputs: list[np.ndarray]):
     return interpreter
 
 
-def _litert_outputs(model: bytes, inputs: list[np.ndarray], resolver: str) -> list[np.ndarray]:
+def _litert_outputs(model: bytes, samples: list[np.ndarray], resolver: str) -> list[np.ndarray]:
+    """Every output for every sample, stacked along a new first axis."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     interpreter = Interpreter(
         model_content=model, experimental_op_resolver_type=getattr(OpResolverType, resolver))
     interpreter.allocate_tensors()
-    for detail, x in zip(interpreter.get_input_details(), inputs, strict=True):
-        interpreter.set_tensor(detail["index"], x)
-    interpreter.invoke()
-    return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+    outputs = []
+    for k in range(len(samples[0])):
+        for detail, x in zip(interpreter.get_input_details(), samples, strict=True):
+            interpreter.set_tensor(detail["index"], x[k])
+        interpreter.invoke()
+        outputs.append([interpreter.get_tensor(d["index"])
+                        for d in interpreter.get_output_details()])
+    return [np.stack(column) for column in zip(*outputs, strict=True)]
+
+
+def _tflm_outputs(interpreter, samples: list[np.ndarray], count: int) -> list[np.ndarray]:
+    """Like ``_litert_outputs``, in an interpreter that already ran the first sample."""
+    outputs = [[interpreter.get_output(i) for i in range(count)]]
+    for k in range(1, len(samples[0])):
+        for i, x in enumerate(samples):
+            interpreter.set_input(x[k], i)
+        interpreter.invoke()
+        outputs.append([interpreter.get_output(i) for i in range(count)])
+    return [np.stack(column) for column in zip(*outputs, strict=True)]
 
 
 def main(argv: list[str]) -> int:
@@ -66,7 +86,8 @@ def main(argv: list[str]) -> int:
     request = json.loads(Path(argv[1]).read_text())
     model = Path(request["model"]).read_bytes()
     with np.load(request["inputs"]) as npz:
-        inputs = [npz[f"input{i}"] for i in range(len(npz.files))]
+        samples = [npz[f"input{i}"] for i in range(len(npz.files))]
+    inputs = [x[0] for x in samples]
     with open(request["log"], "a", encoding="utf-8") as log:
         if request["task"] == "search":
             lo, hi = request["lo"], request["hi"]
@@ -77,20 +98,24 @@ def main(argv: list[str]) -> int:
                     hi = arena
         elif request["task"] == "probe":
             for arena in request["arenas"]:
-                _attempt(log, model, arena, inputs)
+                interpreter = _attempt(log, model, arena, inputs)
+                if interpreter is not None and request.get("allocations"):
+                    sys.stdout.flush()
+                    interpreter.print_allocations()
         else:
             interpreter = _attempt(log, model, request["arenas"][0], inputs)
             if interpreter is None:
                 return 0
             try:
-                reference = _litert_outputs(model, inputs, "BUILTIN_REF")
-                optimized = _litert_outputs(model, inputs, "AUTO")
+                reference = _litert_outputs(model, samples, "BUILTIN_REF")
+                optimized = _litert_outputs(model, samples, "AUTO")
             except (RuntimeError, ValueError) as e:  # LiteRT refuses what TFLM accepted
                 log.write(json.dumps({"litert_error": str(e)}) + "\n")
                 return 0
             np.savez(
                 request["outputs"],
-                **{f"tflm{i}": interpreter.get_output(i) for i in range(len(reference))},
+                **{f"tflm{i}": y for i, y in enumerate(
+                    _tflm_outputs(interpreter, samples, len(reference)))},
                 **{f"ref{i}": y for i, y in enumerate(reference)},
                 **{f"opt{i}": y for i, y in enumerate(optimized)},
             )

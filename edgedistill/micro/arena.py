@@ -13,11 +13,17 @@ their own scratch space in Prepare (e.g. an im2col buffer for a convolution)
 that the reference kernels do not. The default margin covers that: 10 % of
 the measured size, at least 1 KiB, rounded up to 16 bytes. If AllocateTensors
 still fails on the device, TFLM prints how many bytes are missing.
+
+What the arena holds comes from TFLM's RecordingMicroAllocator, run once at
+the measured size: the head (tensors planned to share memory, and kernels'
+scratch buffers) and the tail (what lives as long as the interpreter), split
+by kind of allocation.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import asdict, dataclass
 
@@ -33,6 +39,21 @@ _MAX_CRASHES = 8
 
 
 @dataclass(frozen=True)
+class ArenaUse:
+    """One kind of allocation in the arena, as TFLM's recording allocator reports it.
+
+    kind: TFLM's name for it, e.g. "TfLiteEvalTensor data" or "Persistent buffer data".
+    used_bytes: with alignment overhead; requested_bytes: without it.
+    allocations: how many allocations of that kind.
+    """
+
+    kind: str
+    used_bytes: int
+    requested_bytes: int
+    allocations: int
+
+
+@dataclass(frozen=True)
 class ArenaMeasurement:
     """How much arena the model needs in TFLM.
 
@@ -40,6 +61,8 @@ class ArenaMeasurement:
     margin_bytes: added for microcontroller kernels (see the module docstring).
     recommended_bytes: measured_bytes + margin_bytes, for kTensorArenaSize.
     probes: interpreter runs the search took; seconds: its wall time.
+    head_bytes: the planned part (activations shared by lifetime, scratch buffers).
+    tail_bytes: the persistent part; uses: what it holds, by kind.
     """
 
     measured_bytes: int
@@ -47,6 +70,9 @@ class ArenaMeasurement:
     recommended_bytes: int
     probes: int
     seconds: float
+    head_bytes: int | None = None
+    tail_bytes: int | None = None
+    uses: tuple[ArenaUse, ...] = ()
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -107,13 +133,37 @@ def measure_arena(model, *, margin: float = DEFAULT_MARGIN,
     data, parsed = load_model(model)
     with Workdir(data, sample_inputs(parsed)) as work:
         hi, probes, last_error = _search(work, parsed.path)
-    if hi is None:
-        raise EdgeDistillError(
-            f"{parsed.path}: TensorFlow Lite Micro cannot run this model even with a "
-            f"{GENEROUS_ARENA // 2**20} MiB arena ({last_error}); check that all ops are "
-            "int8 or float32 builtins TFLM supports")
+        if hi is None:
+            raise EdgeDistillError(
+                f"{parsed.path}: TensorFlow Lite Micro cannot run this model even with a "
+                f"{GENEROUS_ARENA // 2**20} MiB arena ({last_error}); check that all ops are "
+                "int8 or float32 builtins TFLM supports")
+        recorded = work.run("probe", arenas=[hi], allocations=True)
+    head, tail, uses = parse_allocations(recorded.messages)
     extra = margin_for(hi, margin, min_margin_bytes)
-    return ArenaMeasurement(hi, extra, hi + extra, probes, round(time.perf_counter() - started, 3))
+    return ArenaMeasurement(hi, extra, hi + extra, probes + 1,
+                            round(time.perf_counter() - started, 3), head, tail, uses)
+
+
+_PART = re.compile(r"\[RecordingMicroAllocator\] Arena allocation (head|tail) (\d+) bytes")
+_USE = re.compile(r"\[RecordingMicroAllocator\] '([^']+)' used (\d+) bytes with alignment "
+                  r"overhead \(requested (\d+) bytes for (\d+) ")
+
+
+def parse_allocations(messages: str) -> tuple[int | None, int | None, tuple[ArenaUse, ...]]:
+    """The head and tail sizes and the uses by kind from the recording allocator's lines.
+
+    Example:
+        >>> parse_allocations(
+        ...     "[RecordingMicroAllocator] Arena allocation head 16000 bytes\\n"
+        ...     "[RecordingMicroAllocator] 'TfLiteEvalTensor data' used 840 bytes with "
+        ...     "alignment overhead (requested 840 bytes for 35 allocations)\\n")
+        (16000, None, (ArenaUse(kind='TfLiteEvalTensor data', used_bytes=840, \
+requested_bytes=840, allocations=35),))
+    """
+    parts = {m[1]: int(m[2]) for m in _PART.finditer(messages)}
+    uses = tuple(ArenaUse(m[1], int(m[2]), int(m[3]), int(m[4])) for m in _USE.finditer(messages))
+    return parts.get("head"), parts.get("tail"), uses
 
 
 def _search(work: Workdir, where: str, lo: int = 0,

@@ -16,6 +16,7 @@ from edgedistill.micro.arena import (
     DEFAULT_MARGIN,
     DEFAULT_MIN_MARGIN_BYTES,
     ArenaMeasurement,
+    ArenaUse,
     measure_arena,
 )
 from edgedistill.micro.carray import model_data_cc, model_data_h
@@ -29,6 +30,10 @@ from edgedistill.micro.firmware import (
 )
 from edgedistill.tflite_file import Tensor, TFLiteModel
 
+BUNDLE_DIR = "micro"  # where the pipeline and `convert` put a model's bundle
+# TFLM and LiteRT are compared on this many test samples (10 ms each at most
+# for the MLPerf Tiny models).
+PARITY_SAMPLES = 100
 # No microcontroller has 2 GiB of SRAM; a larger arena is a damaged manifest.
 MAX_ARENA_BYTES = 2**31 - 1
 FILES = ("model_data.cc", "model_data.h", "op_resolver.h", "model_settings.h", "main.cc",
@@ -57,9 +62,19 @@ class MicroBundle:
         return {
             "out_dir": self.out_dir, "model_path": self.model_path,
             "model_sha256": self.model_sha256, "model_bytes": self.model_bytes,
-            "ops": list(self.ops), "arena": self.arena.to_dict(), "check": self.check.to_dict(),
+            "ops": list(self.ops), "arena": self.arena.to_dict(), "parity": self.check.to_dict(),
             "tflite_micro_version": self.tflite_micro_version, "files": list(self.files),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MicroBundle:
+        """The bundle's record back from ``to_dict()``."""
+        arena = {**data["arena"], "uses": tuple(ArenaUse(**u) for u in data["arena"]["uses"])}
+        return cls(out_dir=data["out_dir"], model_path=data["model_path"],
+                   model_sha256=data["model_sha256"], model_bytes=data["model_bytes"],
+                   ops=tuple(data["ops"]), arena=ArenaMeasurement(**arena),
+                   check=RunCheck.from_dict(data["parity"]),
+                   tflite_micro_version=data["tflite_micro_version"], files=tuple(data["files"]))
 
 
 def _tensor_dict(t: Tensor) -> dict:
@@ -85,6 +100,17 @@ def _io_hint(model: TFLiteModel, kind: str) -> str:
     return f"  // {field}: {size} of {t.dtype}."
 
 
+def _arena_rows(arena: ArenaMeasurement) -> str:
+    if arena.head_bytes is None:
+        return "(not reported by this tflite-micro)"
+    rows = ["| part | bytes | allocations |", "|---|---:|---:|",
+            f"| head: tensors planned by lifetime, kernels' scratch buffers | "
+            f"{arena.head_bytes} | |",
+            f"| tail: persistent for the interpreter's lifetime | {arena.tail_bytes} | |"]
+    rows += [f"| - {use.kind} | {use.used_bytes} | {use.allocations} |" for use in arena.uses]
+    return "\n".join(rows)
+
+
 def _readme(model: TFLiteModel, name: str, ops, arena: ArenaMeasurement, check: RunCheck,
             version: str) -> str:
     rows = []
@@ -102,8 +128,12 @@ def _readme(model: TFLiteModel, name: str, ops, arena: ArenaMeasurement, check: 
         recommended_bytes=arena.recommended_bytes, measured_bytes=arena.measured_bytes,
         margin_bytes=arena.margin_bytes, below_bytes=arena.measured_bytes - 16,
         probes=arena.probes, seconds=arena.seconds, tflm_version=version,
-        tensor_rows="\n".join(rows), sample=check.sample,
+        tensor_rows="\n".join(rows), samples=check.samples, inputs=check.inputs,
+        arena_rows=_arena_rows(arena),
         max_diffs=", ".join(f"{d:g}" for d in check.max_diffs),
+        mean_diffs=", ".join(f"{d:.3g}" for d in check.mean_diffs),
+        top1="" if check.top1_agreement is None else
+        f"; the same class on {100 * check.top1_agreement:.1f} % of the inputs",
         tolerances=", ".join(f"{t:g}" for t in check.tolerances),
         verdict="agree" if check.passed else "DISAGREE",
         input_hint=_io_hint(model, "Input"), output_hint=_io_hint(model, "Output"))
@@ -113,7 +143,8 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
                        arena_margin: float = DEFAULT_MARGIN,
                        min_margin_bytes: int = DEFAULT_MIN_MARGIN_BYTES,
                        labels=None,
-                       sample_input=None) -> MicroBundle:
+                       inputs=None, random_samples: int = PARITY_SAMPLES, seed: int = 0,
+                       classifier: bool | None = None) -> MicroBundle:
     """Writes a TensorFlow Lite Micro bundle for a .tflite model into ``out_dir``.
 
     The arena is measured with the tflite-micro interpreter (see
@@ -130,7 +161,12 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
         labels: class names, one per element of the first output's last
             dimension, for ``model_settings.h`` (``kLabels``), the example
             application and the manifest.
-        sample_input: numpy array(s) for the run check; random when None.
+        inputs: evaluation inputs for the parity check: one array per model
+            input (or one array), samples along the batch axis, float data
+            quantized for a quantized input; ``random_samples`` random inputs,
+            seeded with ``seed``, when None.
+        classifier: whether the first output holds class scores, for the
+            top-1 agreement; default: when a SOFTMAX produces it.
 
     Raises:
         EdgeDistillError: missing or invalid .tflite, several subgraphs, an op
@@ -152,9 +188,10 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
             "single-subgraph models only (no IF/WHILE/CALL_ONCE)")
     labels = check_labels(labels, model, str(tflite_path))
     ops = model.opcodes
-    methods = resolver_methods(ops, str(tflite_path))
+    methods = resolver_methods(ops, str(tflite_path), model)
     arena = measure_arena(tflite_path, margin=arena_margin, min_margin_bytes=min_margin_bytes)
-    check = check_run(tflite_path, arena.recommended_bytes, sample_input=sample_input)
+    check = check_run(tflite_path, arena.recommended_bytes, inputs=inputs,
+                      random_samples=random_samples, seed=seed, classifier=classifier)
     version = metadata.version("tflite-micro")
     manifest = {
         "model": {"file": name, "sha256": model.sha256, "bytes": model.size_bytes},
@@ -167,7 +204,7 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
         "labels": None if labels is None else list(labels),
         "tflite_micro_version": version,
         "ai_edge_litert_version": metadata.version("ai-edge-litert"),
-        "check": check.to_dict(),
+        "parity": check.to_dict(),
         "files": list(FILES),
     }
     add_calls = "\n".join(
@@ -228,3 +265,21 @@ def bundle_arena_bytes(bundle_dir, model_sha256: str) -> int:
             "pass the bundle of this .tflite"
         )
     return arena
+
+
+def write_evaluated_bundle(tflite_path, out_dir, data, *, labels=None, force: bool = False,
+                           progress=None) -> MicroBundle:
+    """The Micro stage after ``convert``: a bundle whose parity check runs on the
+    first ``PARITY_SAMPLES`` test samples of ``data`` (an ``edgedistill.data.Dataset``).
+
+    Example:
+        >>> converted = convert("student.keras", dataset, "out")      # doctest: +SKIP
+        >>> bundle = write_evaluated_bundle(                           # doctest: +SKIP
+        ...     converted.tflite_path, "out/micro", dataset)
+        >>> bundle.check.top1_agreement                                # doctest: +SKIP
+        1.0
+    """
+    if progress is not None:
+        progress.stage("micro", "TFLite Micro bundle: measuring the arena, checking TFLM")
+    return write_micro_bundle(tflite_path, out_dir, force=force, labels=labels,
+                              inputs=data.x_test[:PARITY_SAMPLES], classifier=True)

@@ -20,6 +20,7 @@ from edgedistill._fileio import json_text, relocated, resumable_output_dir, writ
 from edgedistill.convert import ConversionResult
 from edgedistill.distill import DistillResult
 from edgedistill.errors import EdgeDistillError
+from edgedistill.micro import MicroBundle
 from edgedistill.models import is_zoo_name
 from edgedistill.progress import Progress, SilentProgress
 from edgedistill.recipes.schema import Recipe, Stage
@@ -41,6 +42,7 @@ class StageResult:
     distill: DistillResult | None = None
     student: ConversionResult | None = None
     scratch: ConversionResult | None = None
+    micro: MicroBundle | None = None
     kernels: tuple[dict, ...] | None = None
     seconds: float = 0.0
 
@@ -49,14 +51,16 @@ class StageResult:
                 "distill": self.distill.to_dict() if self.distill else None,
                 "student": self.student.to_dict() if self.student else None,
                 "scratch": self.scratch.to_dict() if self.scratch else None,
+                "micro": self.micro.to_dict() if self.micro else None,
                 "kernels": self.kernels, "seconds": self.seconds}
 
     @classmethod
     def from_dict(cls, data: dict) -> StageResult:
         return cls(stage=Stage(**data["stage"]), out_dir=data["out_dir"],
                    distill=_rebuilt(DistillResult, data["distill"]),
-                   student=_rebuilt(ConversionResult, data["student"]),
-                   scratch=_rebuilt(ConversionResult, data["scratch"]),
+                   student=data["student"] and ConversionResult.from_dict(data["student"]),
+                   scratch=data["scratch"] and ConversionResult.from_dict(data["scratch"]),
+                   micro=MicroBundle.from_dict(data["micro"]) if data["micro"] else None,
                    kernels=None if data["kernels"] is None else tuple(data["kernels"]),
                    seconds=data["seconds"])
 
@@ -214,15 +218,16 @@ def _distill_stage(stage, settings, chain: _Chain, directory: Path, data, resume
 
 def _convert_stage(stage, settings, chain: _Chain, directory: Path, data, resume,
                    progress) -> StageResult:
-    from edgedistill.convert import convert
+    from edgedistill.convert import convert, modes
     from edgedistill.convert.litert import kernel_statistics
+    from edgedistill.micro import BUNDLE_DIR, write_evaluated_bundle
 
     _start_stage(directory, resume)
     if isinstance(chain.student, str) and is_zoo_name(chain.student):
         raise EdgeDistillError(f"stage {stage.name}: nothing to convert yet: the student is "
                                f"the zoo name {chain.student}; put a distill stage first")
-    options = {key: stage.settings[key] for key in ("mode", "io_type", "calibration_samples",
-                                                    "max_accuracy_drop", "micro")
+    options = {key: stage.settings[key] for key in ("mode", "io_type", "calibration_per_class",
+                                                    "max_accuracy_drop")
                if key in stage.settings}
     seed = settings.get("seed", 0)
     student = convert(chain.student, data, directory / "student", seed=seed, progress=progress,
@@ -230,10 +235,14 @@ def _convert_stage(stage, settings, chain: _Chain, directory: Path, data, resume
     scratch = None
     if chain.scratch:
         scratch = convert(chain.scratch, data, directory / "scratch", seed=seed,
-                          progress=progress,
-                          **{**options, "micro": False, "max_accuracy_drop": None})
+                          progress=progress, **{**options, "max_accuracy_drop": None})
+    bundle = None
+    if stage.settings.get("micro", modes.get(student.mode).full_integer):
+        bundle = write_evaluated_bundle(student.tflite_path,
+                                        directory / "student" / BUNDLE_DIR, data,
+                                        progress=progress)
     return StageResult(stage=stage, out_dir=str(directory), student=student, scratch=scratch,
-                       kernels=kernel_statistics(student.tflite_path))
+                       micro=bundle, kernels=kernel_statistics(student.tflite_path))
 
 
 _RUNNERS = {"distill": _distill_stage, "convert": _convert_stage}

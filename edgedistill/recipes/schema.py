@@ -27,7 +27,7 @@ Kinds (:data:`STAGE_KINDS`):
   same recipe without a teacher. A zoo teacher is trained once, by the first
   stage, and reused.
 - ``convert``: the latest student and scratch student converted
-  (``mode``, ``calibration_samples``, ``micro``) and checked with LiteRT.
+  (``mode``, ``calibration_per_class``, ``micro``) and checked with LiteRT.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from edgedistill.errors import EdgeDistillError
 STAGE_KINDS = ("distill", "convert")
 # Stages continue from the previous students; data and output belong to the recipe.
 _RECIPE_ONLY = ("student", "scratch_student", "data", "out_dir")
-_CONVERT_KEYS = {"mode": str, "io_type": str, "calibration_samples": int,
+_CONVERT_KEYS = {"mode": str, "io_type": str, "calibration_per_class": int,
                  "max_accuracy_drop": float, "micro": bool}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 MAX_STAGES = 20

@@ -419,8 +419,10 @@ def micro(model, out, data, labels_file, seed, force):
     """Write a TensorFlow Lite Micro bundle for MODEL (.tflite).
 
     model_data.cc/.h (aligned C array), op_resolver.h (exactly the model's ops),
-    the arena size measured with the tflite-micro interpreter plus a margin,
-    and manifest.json, with TFLM's outputs checked against LiteRT's.
+    model_settings.h (the arena measured with the tflite-micro interpreter
+    plus a margin; shapes, types, quantization, labels), an example main.cc,
+    an Arduino sketch, a CMakeLists.txt and manifest.json, with TFLM's outputs
+    checked against LiteRT's.
     """
     from edgedistill.micro import write_evaluated_bundle, write_micro_bundle
     from edgedistill.summary import micro_table

@@ -1,9 +1,11 @@
 """Fits and checks the constants of the latency model (edgedistill/profile/latency.py).
 
-1. Cortex-M4 (targets/nucleo-l4r5zi.yaml): fits ``cycles_per_mac`` for conv,
-   depthwise and fully_connected to the four published MLPerf Tiny v0.5
-   reference latencies (TFLM + CMSIS-NN on an STM32 NUCLEO-L4R5ZI at 120 MHz),
-   with per-op MACs from ``edgedistill.profile.analysis.analyze``.
+1. Cortex-M4 (targets/_cortex-m4f.yaml): fits ``cycles_per_mac`` for conv,
+   depthwise and fully_connected, one set per runtime, to the four published
+   MLPerf Tiny latencies of that runtime on an STM32 NUCLEO-L4R5ZI at 120 MHz
+   (benchmarks/_published.py: the v0.5 TFLM + CMSIS-NN reference, and the
+   later microTVM + CMSIS-NN and ONNC + CMSIS-NN submissions), with per-op
+   MACs from ``edgedistill.profile.analysis.analyze``.
 
    Fit: non-negative least squares on the *relative* error, i.e. each row of
    ``cycles = A @ p`` is divided by the measured cycles, so the 10 ms anomaly
@@ -12,7 +14,11 @@
    four models hold too little element-wise work and too few operators to
    identify them (a free fit drives both to zero), and four measurements
    cannot support five free parameters. With three parameters and four
-   measurements the residuals printed below are in-sample, not a validation.
+   measurements the residuals printed below are in-sample, not a validation
+   (benchmarks/profile_targets.py checks the constants on other boards).
+   ``cycles_per_byte`` (memory traffic) is not identifiable either: as a
+   fourth free parameter (printed below) its value, and which kernel kind's
+   cost drops to 0, swing with the bytes it counts; it is held at 0.
 
 2. ESP32-S3 (targets/esp32-s3-devkitc-1.yaml): its constants come from the
    ESP-NN kernel table; this checks them against the published person-detection
@@ -39,8 +45,10 @@ from scipy.optimize import nnls
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-from conftest import MLPERF_DIR, MLPERF_INT8, MLPERF_PUBLISHED_LATENCY_MS  # noqa: E402
+from _published import FIT, MODELS, Published  # noqa: E402
+from conftest import MLPERF_DIR  # noqa: E402
 
 from edgedistill import targets  # noqa: E402
 from edgedistill.profile.analysis import analyze  # noqa: E402
@@ -58,49 +66,52 @@ def with_cycles_per_mac(target: targets.Target, cpm: dict[str, float]) -> target
     return dataclasses.replace(target, latency=latency)
 
 
-def fit_cortex_m4() -> dict[str, float]:
-    """Prints and returns the NNLS fit of the Cortex-M4 cycles per MAC."""
+def _mac_rows(ops_by_model: dict) -> np.ndarray:
+    return np.array([[sum(op.macs for op in ops if op.kind == kind) for kind in MAC_KINDS]
+                     for ops in ops_by_model.values()], float)
+
+
+def fit_cortex_m4(published: Published, ops_by_model: dict) -> dict[str, float]:
+    """Prints and returns the NNLS fit of the Cortex-M4 cycles per MAC for one runtime."""
     base = targets.get("nucleo-l4r5zi")
     zero = with_cycles_per_mac(base, dict.fromkeys(MAC_KINDS, 0.0))
-    rows, fixed, measured = [], [], []
-    models = {}
-    for name in MLPERF_INT8:
-        ops = analyze(read_tflite(MLPERF_DIR / name))
-        models[name] = ops
-        rows.append([sum(op.macs for op in ops if op.kind == kind) for kind in MAC_KINDS])
-        fixed.append(sum(op_cycles(zero, op) for op in ops))
-        measured.append(MLPERF_PUBLISHED_LATENCY_MS[name] * 1e-3 * base.clock_hz)
-    a, c, y = np.array(rows, float), np.array(fixed), np.array(measured)
-    params, _ = nnls(a / y[:, None], (y - c) / y)
+    fixed = np.array([sum(op_cycles(zero, op) for op in ops) for ops in ops_by_model.values()])
+    y = np.array([published.ms[name] * 1e-3 * base.clock_hz for name in ops_by_model])
+    a = _mac_rows(ops_by_model)
+    params, _ = nnls(a / y[:, None], (y - fixed) / y)
     cpm = {kind: float(round(v, 4)) for kind, v in zip(MAC_KINDS, params, strict=True)}
-
-    print(f"Cortex-M4 fit on {base.name} ({base.clock_hz / 1e6:g} MHz), NNLS on relative error")
-    print(
-        "  fixed: cycles_per_element =",
-        base.latency.cycles_per_element,
-        " cycles_per_op =",
-        base.latency.cycles_per_op,
-    )
+    print(f"\n{published.runtime}: fit on {base.name} ({base.clock_hz / 1e6:g} MHz), NNLS on "
+          f"relative error, cycles_per_element and cycles_per_op held at the YAML values")
     for kind in MAC_KINDS:
-        print(
-            f"  cycles_per_mac.{kind:<16} fitted {cpm[kind]:9.4f}   in YAML "
-            f"{base.latency.cycles_per_mac[kind]:9.4f}"
-        )
+        print(f"  cycles_per_mac.{kind:<16} fitted {cpm[kind]:9.4f}")
     fitted = with_cycles_per_mac(base, cpm)
-    print(
-        f"  {'model':<32}{'MACs':>12}{'published ms':>14}{'fit ms':>10}{'ratio':>8}"
-        f"{'YAML ms':>10}{'ratio':>8}"
-    )
-    for name, ops in models.items():
-        pub = MLPERF_PUBLISHED_LATENCY_MS[name]
+    print(f"  {'model':<32}{'published ms':>14}{'fit ms':>10}{'error':>9}   source")
+    for name, ops in ops_by_model.items():
+        pub = published.ms[name]
         est = estimate_latency(fitted, ops).total_ms
-        yaml_est = estimate_latency(base, ops).total_ms
-        macs = sum(op.macs for op in ops)
-        print(
-            f"  {name:<32}{macs:>12,}{pub:>14.2f}{est:>10.2f}{est / pub:>8.3f}"
-            f"{yaml_est:>10.2f}{yaml_est / pub:>8.3f}"
-        )
+        print(f"  {name:<32}{pub:>14.2f}{est:>10.2f}{est / pub - 1:>+9.1%}   "
+              f"{published.source_of(name)}")
     return cpm
+
+
+def memory_term_identifiability(published: Published, ops_by_model: dict) -> None:
+    """Shows that four models cannot identify cycles_per_byte beside the three cycles_per_mac.
+
+    With a fourth free parameter the split between the parameters swings with
+    the choice of bytes (one kernel kind's cycles per MAC drops to 0 either
+    way), so the term is held at 0 on the Cortex-M4 rather than fitted.
+    """
+    y = np.array([published.ms[name] * 1e-3 * 120e6 for name in ops_by_model])
+    macs = _mac_rows(ops_by_model)
+    print(f"\n{published.runtime}: cycles_per_byte as a fourth free parameter")
+    for label, count in (("weights + activations", lambda o: o.param_bytes + o.activation_bytes),
+                         ("activations only", lambda o: o.activation_bytes)):
+        nbytes = [sum(count(o) for o in ops) for ops in ops_by_model.values()]
+        a = np.column_stack([macs, nbytes])
+        params, _ = nnls(a / y[:, None], np.ones(len(y)))
+        worst = np.max(np.abs(a @ params / y - 1))
+        print(f"  bytes = {label:<22} cycles_per_mac {np.round(params[:3], 3)}  "
+              f"cycles_per_byte {params[3]:.3f}  worst error {worst:.1%}")
 
 
 def check_esp32_s3() -> None:
@@ -133,7 +144,10 @@ def derive_application_cores() -> None:
 
 
 def main() -> None:
-    fit_cortex_m4()
+    ops_by_model = {name: analyze(read_tflite(MLPERF_DIR / name)) for name in MODELS}
+    for published in FIT:
+        fit_cortex_m4(published, ops_by_model)
+    memory_term_identifiability(FIT[0], ops_by_model)
     check_esp32_s3()
     derive_application_cores()
 

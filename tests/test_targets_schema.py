@@ -13,7 +13,7 @@ import yaml
 from edgedistill import targets
 from edgedistill.errors import EdgeDistillError
 from edgedistill.targets import _host, schema
-from edgedistill.targets._check import Items, Num, Section, Text, Unmeasurable, Words
+from edgedistill.targets._check import Items, Keyed, Num, Section, Text, Unmeasurable, Words
 from edgedistill.targets.loader import resolve
 
 REPO = Path(__file__).resolve().parent.parent
@@ -225,6 +225,8 @@ def _walk(fields, prefix=""):
             yield from _walk(spec.fields, here)
         elif isinstance(spec, Items):
             yield from _walk(spec.fields, here + "[]")
+        elif isinstance(spec, Keyed):
+            yield from _walk(spec.fields, here + ".<id>")
         else:
             yield here, spec
 

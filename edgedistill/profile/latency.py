@@ -7,9 +7,19 @@ per-target constants (:class:`edgedistill.targets.LatencyModel`)::
                = output_elements * cycles_per_element  for pool, elementwise, other
                = 0                                     for reshape (a view, no data moved)
     work(op)  *= float_slowdown                        when the op's input dtype is a float
-    cycles(op) = cycles_per_op + work(op) / threads    for the MAC kinds
-               = cycles_per_op + work(op)              for the others
+    memory(op) = (param_bytes + activation_bytes) * cycles_per_byte
+    cycles(op) = cycles_per_op + work(op) / threads + memory(op)   for the MAC kinds
+               = cycles_per_op + work(op) + memory(op)             for the others
     ms(op)     = cycles(op) / clock_hz * 1000,   total_ms = sum of ms(op)
+
+The constants belong to one runtime (kernel library and version): a target
+file gives its default runtime's under ``latency`` and other runtimes' under
+``runtimes`` (:meth:`edgedistill.targets.Target.with_runtime` picks one), and
+every estimate names the runtime it is for. ``cycles_per_byte`` is the
+memory-traffic term; it is 0 where a fit cannot tell it apart from
+``cycles_per_mac`` (the Cortex-M4: benchmarks/calibrate_latency.py shows
+why), which then carries the memory stalls of the calibration models.
+:mod:`.roofline` gives the floor each estimate is compared with.
 
 How ``threads`` enters: the MAC-heavy kernels (convolutions, fully-connected)
 are split across ``threads`` cores with ideal speedup, while the fixed
@@ -20,16 +30,17 @@ is an *effective* figure that already absorbs the real parallel efficiency;
 changing ``threads`` in a YAML file without refitting gives an optimistic
 estimate. Microcontrollers have ``threads: 1``.
 
-What it ignores: caches and memory bandwidth (a model whose weights stream
-from slow external flash or PSRAM runs slower than estimated), the
+What it ignores: caches (a model whose weights stream from slow external
+flash or PSRAM runs slower than estimated where ``cycles_per_byte`` is 0), the
 kernel-specific fast paths of CMSIS-NN / ESP-NN / XNNPACK (e.g. 1x1
 convolutions, channel counts that are multiples of 4 or 16, which change
 cycles per MAC several-fold), padding and stride effects, int16 activation
 kernels (costed as int8), and input/output pre- and post-processing. It is a
 first-order, order-of-magnitude tool for comparing students and targets, not
 a replacement for measuring on the board. ``benchmarks/calibrate_latency.py``
-fits the Cortex-M4 constants to the published MLPerf Tiny v0.5 latencies and
-prints how far each estimate lands from the measurement.
+fits the Cortex-M4 constants of each runtime to its published MLPerf Tiny
+latencies on the NUCLEO-L4R5ZI; ``benchmarks/profile_targets.py`` prints how
+far each estimate lands from those and from results on other boards.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgedistill.profile.analysis import OpCost
+from edgedistill.profile.roofline import Peak, floor_ms, peak_macs_per_cycle
 from edgedistill.targets import Target
 
 MAC_KINDS = frozenset({"conv", "depthwise", "fully_connected"})
@@ -47,21 +59,36 @@ OVERHEAD_ONLY_KINDS = frozenset({"reshape"})
 
 @dataclass(frozen=True)
 class LatencyEstimate:
-    """Estimated latency of one inference on one target.
+    """Estimated latency of one inference on one target, for one runtime, beside its floor.
+
+    ``floor_ms`` is the roofline floor (None when the target's peak is
+    unknown); ``floor_pct`` how much of it the estimate reaches.
 
     Example:
-        >>> est = LatencyEstimate(target="nucleo-l4r5zi", total_ms=1.5, per_op_ms=(1.0, 0.5))
-        >>> est.to_dict()["total_ms"]
-        1.5
+        >>> est = LatencyEstimate("nucleo-l4r5zi", 1.5, (1.0, 0.5), "tflm-cmsis-nn-2020", 0.3)
+        >>> est.to_dict()["floor_pct"]
+        20.0
     """
 
     target: str
     total_ms: float
     per_op_ms: tuple[float, ...]
+    runtime: str = ""
+    floor_ms: float | None = None
+    peak: Peak | None = None
+
+    @property
+    def floor_pct(self) -> float | None:
+        """The floor as a percentage of the estimate: 100 would be a perfect kernel."""
+        if self.floor_ms is None or self.total_ms <= 0:
+            return None
+        return 100.0 * self.floor_ms / self.total_ms
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"target": self.target, "total_ms": self.total_ms, "per_op_ms": list(self.per_op_ms)}
+        return {"target": self.target, "runtime": self.runtime, "total_ms": self.total_ms,
+                "per_op_ms": list(self.per_op_ms), "floor_ms": self.floor_ms,
+                "floor_pct": self.floor_pct, "peak": self.peak.to_dict() if self.peak else None}
 
 
 def is_float_dtype(dtype: str) -> bool:
@@ -96,7 +123,8 @@ def op_cycles(target: Target, op: OpCost) -> float:
         work *= lat.float_slowdown
     if parallel:
         work /= lat.threads
-    return lat.cycles_per_op + work
+    memory = (op.param_bytes + op.activation_bytes) * lat.cycles_per_byte
+    return lat.cycles_per_op + work + memory
 
 
 def estimate_latency(target: Target, ops: Sequence[OpCost]) -> LatencyEstimate:
@@ -107,7 +135,8 @@ def estimate_latency(target: Target, ops: Sequence[OpCost]) -> LatencyEstimate:
         ops: per-operator costs from :func:`edgedistill.profile.analysis.analyze`.
 
     Returns:
-        The total and per-operator estimate in milliseconds.
+        The total and per-operator estimate in milliseconds for the target's
+        runtime, with the roofline floor of the model's MACs.
 
     Example:
         >>> from edgedistill import targets
@@ -118,4 +147,7 @@ def estimate_latency(target: Target, ops: Sequence[OpCost]) -> LatencyEstimate:
         195
     """
     per_op = tuple(op_cycles(target, op) / target.clock_hz * 1000.0 for op in ops)
-    return LatencyEstimate(target=target.name, total_ms=sum(per_op), per_op_ms=per_op)
+    peak = peak_macs_per_cycle(target)
+    return LatencyEstimate(target=target.name, total_ms=sum(per_op), per_op_ms=per_op,
+                           runtime=target.runtime.id,
+                           floor_ms=floor_ms(sum(op.macs for op in ops), target, peak), peak=peak)

@@ -19,6 +19,7 @@ from edgedistill.errors import EdgeDistillError
 AUTO = "auto"
 # Byte counts and clocks beyond this are typos, and a float could not hold them.
 MAX_INT = 2**63 - 1
+_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,17 @@ class Section:
 @dataclass(frozen=True)
 class Items:
     """A non-empty list of mappings of ``fields``; empty when absent."""
+
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """Ids the user picks (``[a-z0-9._-]``) mapped to sections of ``fields``; empty when absent.
+
+    Targets that extend one another merge these id by id.
+    """
 
     fields: Mapping[str, Any] = field(default_factory=dict)
     required: bool = False
@@ -122,6 +134,8 @@ class Checker:
         if isinstance(spec, Num) and spec.default is not None:
             self.sources[field_path] = spec.default_source
             return spec.default
+        if isinstance(spec, Keyed):
+            return {}
         return () if isinstance(spec, Words | Items) else None
 
     def value(self, raw: Any, spec: Any, field_path: str) -> Any:
@@ -129,6 +143,8 @@ class Checker:
             return self.section(raw, spec.fields, field_path)
         if isinstance(spec, Items):
             return self.items(raw, spec, field_path)
+        if isinstance(spec, Keyed):
+            return self.keyed(raw, spec, field_path)
         if isinstance(spec, Num):
             return self.number(raw, spec, field_path)
         if isinstance(spec, Words):
@@ -195,6 +211,18 @@ class Checker:
                                         f"{', '.join(spec.fields)}, got {raw!r:.60}")
         return tuple(self.section(entry, spec.fields, f"{field_path}[{i}]")
                      for i, entry in enumerate(raw))
+
+    def keyed(self, raw: Any, spec: Keyed, field_path: str) -> dict[str, dict]:
+        if not isinstance(raw, Mapping) or not raw:
+            raise self.fail(field_path, f"expected a mapping of ids to mappings of "
+                                        f"{', '.join(spec.fields)}, got {raw!r:.60}")
+        out = {}
+        for key, entry in raw.items():
+            if not isinstance(key, str) or not _ID.fullmatch(key):
+                raise self.fail(join(field_path, key), "an id is lower-case letters, digits and "
+                                                       "'.', '-', '_', such as tflm-cmsis-nn-2020")
+            out[key] = self.section(entry, spec.fields, join(field_path, key))
+        return out
 
     def number(self, raw: Any, spec: Num, field_path: str) -> int | float:
         value = self._measured(self._unwrap(raw, field_path, need_source=True), spec, field_path)

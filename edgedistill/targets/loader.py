@@ -3,7 +3,8 @@
 ``extends: <name>`` or ``extends: <path>.yaml`` makes a file inherit every
 field of a base and override some. Sections (``memory``, ``runtime``,
 ``npu``, ``latency``, ``latency.cycles_per_mac``) merge key by key; any other
-value, lists included, and a ``{value, source}`` pair as a whole, is replaced.
+value, lists included, and a ``{value, source}`` pair as a whole, is replaced;
+``runtimes`` merge id by id, each entry like a section.
 ``name`` is never inherited. A base may itself extend another; a cycle or a
 missing base is an error naming the file and ``extends``.
 
@@ -36,7 +37,7 @@ from typing import Any
 
 from edgedistill._yaml import builtin_yaml_files, read_yaml
 from edgedistill.errors import EdgeDistillError
-from edgedistill.targets._check import Section, join
+from edgedistill.targets._check import Keyed, Section, join
 from edgedistill.targets.schema import SCHEMA, Target, parse_target
 
 ENV_VAR = "EDGEDISTILL_TARGETS_PATH"
@@ -146,9 +147,11 @@ def _merge(base: Mapping, child: Mapping, fields: Mapping[str, Any], prefix: str
     for key, value in child.items():
         here = join(prefix, key)
         spec = fields.get(key) if isinstance(key, str) else None
-        if isinstance(spec, Section) and isinstance(value, Mapping) and \
+        if isinstance(spec, Section | Keyed) and isinstance(value, Mapping) and \
                 isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value, spec.fields, here, file, origins)
+            sub = spec.fields if isinstance(spec, Section) else \
+                {k: Section(spec.fields) for k in value if isinstance(k, str)}
+            out[key] = _merge(out[key], value, sub, here, file, origins)
         else:
             for stale in [k for k in origins if k.startswith((here + ".", here + "["))]:
                 del origins[stale]

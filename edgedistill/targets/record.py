@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+
+from edgedistill.errors import EdgeDistillError
 
 
 def _frozen(self, **fields) -> None:
     for name, value in fields.items():
         object.__setattr__(self, name, value)
+
+
+def _entry_key(top: str) -> str | None:
+    """``runtime.version`` -> ``version``, ``latency.x`` -> itself: the key in a runtimes entry."""
+    if top.startswith("runtime."):
+        return top[len("runtime."):]
+    return top if top == "latency" or top.startswith("latency.") else None
+
+
+def _swap_sources(sources: Mapping[str, str], current: str, chosen: str) -> dict[str, str]:
+    """``sources`` with runtime ``chosen``'s entries moved up and ``current``'s into runtimes."""
+    mine = f"runtimes.{chosen}."
+    out: dict[str, str] = {}
+    for key, text in sources.items():
+        if key.startswith(mine):
+            entry = key[len(mine):]
+            out[entry if entry.startswith("latency") else f"runtime.{entry}"] = text
+        elif (entry := _entry_key(key)) is not None:
+            out[f"runtimes.{current}.{entry}"] = text
+        else:
+            out[key] = text
+    return out
 
 
 @dataclass(frozen=True)
@@ -20,8 +44,8 @@ class LatencyModel:
         >>> m = LatencyModel({"conv": 1.0, "depthwise": 2.0, "fully_connected": 1.5},
         ...                  cycles_per_element=3.0, cycles_per_op=900.0,
         ...                  float_slowdown=4.0, threads=1)
-        >>> m.cycles_per_mac["depthwise"]
-        2.0
+        >>> m.cycles_per_mac["depthwise"], m.cycles_per_byte
+        (2.0, 0.0)
     """
 
     cycles_per_mac: Mapping[str, float]
@@ -29,6 +53,7 @@ class LatencyModel:
     cycles_per_op: float
     float_slowdown: float
     threads: int
+    cycles_per_byte: float = 0.0
 
     def __post_init__(self) -> None:
         _frozen(self, cycles_per_mac=MappingProxyType(dict(self.cycles_per_mac)))
@@ -38,7 +63,8 @@ class LatencyModel:
         return {"cycles_per_mac": dict(self.cycles_per_mac),
                 "cycles_per_element": self.cycles_per_element,
                 "cycles_per_op": self.cycles_per_op,
-                "float_slowdown": self.float_slowdown, "threads": self.threads}
+                "float_slowdown": self.float_slowdown, "threads": self.threads,
+                "cycles_per_byte": self.cycles_per_byte}
 
 
 @dataclass(frozen=True)
@@ -92,33 +118,69 @@ class Memory:
 class Runtime:
     """The inference runtime a target's latency constants describe.
 
+    ``id`` names the set of constants (``tflm-cmsis-nn-2020``); it defaults to
+    ``name-kernels``.
+
     Example:
         >>> str(Runtime("tflm", "cmsis-nn", "2.3.1"))
-        'tflm + cmsis-nn (2.3.1)'
+        'tflm-cmsis-nn: tflm + cmsis-nn (2.3.1)'
     """
 
     name: str
     kernels: str
     version: str | None = None
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            _frozen(self, id=f"{self.name}-{self.kernels}")
 
     def __str__(self) -> str:
-        return f"{self.name} + {self.kernels}" + (f" ({self.version})" if self.version else "")
+        return f"{self.id}: {self.name} + {self.kernels}" + (
+            f" ({self.version})" if self.version else "")
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"name": self.name, "kernels": self.kernels, "version": self.version}
+        return {"id": self.id, "name": self.name, "kernels": self.kernels,
+                "version": self.version}
+
+
+@dataclass(frozen=True)
+class RuntimeOption:
+    """Another runtime a target can be estimated for, with its own latency constants.
+
+    Example:
+        >>> from edgedistill import targets
+        >>> option = targets.get("nucleo-l4r5zi").runtimes["microtvm-cmsis-nn-2022"]
+        >>> option.runtime.name, option.latency.cycles_per_mac["conv"] < 6
+        ('microtvm', True)
+    """
+
+    runtime: Runtime
+    latency: LatencyModel
+
+    def to_dict(self) -> dict:
+        """JSON-ready form, the runtime's fields beside its ``latency``."""
+        return {**self.runtime.to_dict(), "latency": self.latency.to_dict()}
 
 
 @dataclass(frozen=True)
 class Npu:
-    """A neural accelerator beside the cores (e.g. Arm Ethos-U55 with 256 MACs per cycle)."""
+    """A neural accelerator beside the cores (e.g. Arm Ethos-U55 with 256 MACs per cycle).
+
+    ``accelerator_config``, ``system_config`` and ``memory_mode`` are Vela's
+    ``--accelerator-config``, ``--system-config`` and ``--memory-mode``.
+    """
 
     name: str
     macs_per_cycle: int
+    accelerator_config: str | None = None
+    system_config: str | None = None
+    memory_mode: str | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"name": self.name, "macs_per_cycle": self.macs_per_cycle}
+        return dict(vars(self))
 
 
 @dataclass(frozen=True)
@@ -151,9 +213,43 @@ class Target:
     sources: Mapping[str, str]
     path: str
     extends: tuple[str, ...] = ()
+    runtimes: Mapping[str, RuntimeOption] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _frozen(self, sources=MappingProxyType(dict(self.sources)))
+        _frozen(self, sources=MappingProxyType(dict(self.sources)),
+                runtimes=MappingProxyType(dict(self.runtimes)))
+
+    @property
+    def runtime_ids(self) -> tuple[str, ...]:
+        """The runtime the estimate is for, then the others the file gives constants for."""
+        return (self.runtime.id, *(i for i in self.runtimes if i != self.runtime.id))
+
+    def with_runtime(self, runtime_id: str) -> Target:
+        """This target estimated for another of its runtimes.
+
+        The chosen runtime's constants and their sources move to ``runtime``
+        and ``latency``; the current ones take its place in ``runtimes``.
+
+        Raises:
+            EdgeDistillError: the file gives no constants for ``runtime_id``.
+
+        Example:
+            >>> from edgedistill import targets
+            >>> t = targets.get("nucleo-l4r5zi").with_runtime("microtvm-cmsis-nn-2022")
+            >>> t.runtime.id, "tflm-cmsis-nn-2020" in t.runtime_ids
+            ('microtvm-cmsis-nn-2022', True)
+        """
+        if runtime_id == self.runtime.id:
+            return self
+        if runtime_id not in self.runtimes:
+            raise EdgeDistillError(
+                f"{self.path}: no latency constants for runtime {runtime_id!r}; this target "
+                f"has: {', '.join(self.runtime_ids)} (add an entry under runtimes:)")
+        chosen = self.runtimes[runtime_id]
+        others = {i: o for i, o in self.runtimes.items() if i != runtime_id}
+        others[self.runtime.id] = RuntimeOption(self.runtime, self.latency)
+        return replace(self, runtime=chosen.runtime, latency=chosen.latency, runtimes=others,
+                       sources=_swap_sources(self.sources, self.runtime.id, runtime_id))
 
     @property
     def flash_bytes(self) -> int:
@@ -197,5 +293,7 @@ class Target:
                 "isa": list(self.isa), "clock_hz": self.clock_hz,
                 "memory": self.memory.to_dict(), "runtime": self.runtime.to_dict(),
                 "npu": self.npu.to_dict() if self.npu else None,
-                "latency": self.latency.to_dict(), "extends": list(self.extends),
+                "latency": self.latency.to_dict(),
+                "runtimes": {i: o.to_dict() for i, o in self.runtimes.items()},
+                "extends": list(self.extends),
                 "sources": dict(self.sources), "path": self.path}

@@ -45,12 +45,21 @@ file and the dotted field path.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from edgedistill.targets import _host
-from edgedistill.targets._check import Checker, Items, Num, Section, Text, Words
-from edgedistill.targets.record import CoreCluster, LatencyModel, Memory, Npu, Runtime, Target
+from edgedistill.targets._check import Checker, Items, Keyed, Num, Section, Text, Words
+from edgedistill.targets.record import (
+    CoreCluster,
+    LatencyModel,
+    Memory,
+    Npu,
+    Runtime,
+    RuntimeOption,
+    Target,
+)
 
 __all__ = ["SCHEMA", "CoreCluster", "LatencyModel", "Memory", "Npu", "Runtime", "Target",
            "parse_target"]
@@ -59,13 +68,38 @@ KINDS = ("mcu", "sbc", "phone", "host")
 MAC_KINDS = ("conv", "depthwise", "fully_connected")
 ISA_FEATURES = ("fpu", "dsp", "helium", "simd", "neon", "dotprod", "i8mm", "fp16", "bf16", "sve",
                 "sve2", "sse4.2", "avx", "avx2", "fma", "avx512", "avx512-vnni", "avx-vnni", "amx")
-RUNTIMES = ("tflm", "litert", "vela")
+RUNTIMES = ("tflm", "litert", "vela", "microtvm", "onnc")
 KERNELS = ("reference", "cmsis-nn", "esp-nn", "xnnpack", "ruy", "ethos-u")
-DEFAULT_KERNELS = {"tflm": "reference", "litert": "xnnpack", "vela": "ethos-u"}
+DEFAULT_KERNELS = {"tflm": "reference", "litert": "xnnpack", "vela": "ethos-u",
+                   "microtvm": "cmsis-nn", "onnc": "cmsis-nn"}
+VELA_ACCELERATORS = tuple(f"ethos-u{n}" for n in (
+    "55-32", "55-64", "55-128", "55-256", "65-256", "65-512", "85-128", "85-256", "85-512",
+    "85-1024", "85-2048"))
 
 _INT = Num(integer=True)
 _BYTES = Num(integer=True, required=False, auto=True)
 _RESERVED = Num(integer=True, positive=False, auto=True)
+
+_RUNTIME = {"name": Text(choices=RUNTIMES), "kernels": Text(choices=KERNELS, required=False),
+            "version": Text(required=False), "id": Text(required=False)}
+_LATENCY = {
+    "cycles_per_mac": Section({kind: Num() for kind in MAC_KINDS}),
+    "cycles_per_element": Num(),
+    "cycles_per_op": Num(positive=False),
+    "cycles_per_byte": Num(positive=False, required=False, default=0.0,
+                           default_source="default: memory traffic not costed"),
+    "float_slowdown": Num(),
+    "threads": Num(integer=True, required=False, default=1, auto=True,
+                   default_source="default: one thread"),
+}
+
+
+def _optional(spec: Any) -> Any:
+    """``spec`` that may be left out of a runtimes entry, which then keeps the target's value."""
+    if isinstance(spec, Section):
+        return Section({k: _optional(v) for k, v in spec.fields.items()}, required=False)
+    return replace(spec, required=False, default=None, auto=False)
+
 
 SCHEMA: dict[str, Any] = {
     "name": Text(),
@@ -83,18 +117,14 @@ SCHEMA: dict[str, Any] = {
         "reserved_flash_bytes": _RESERVED,
         "reserved_ram_bytes": _RESERVED,
     }),
-    "runtime": Section({"name": Text(choices=RUNTIMES),
-                        "kernels": Text(choices=KERNELS, required=False),
-                        "version": Text(required=False)}),
-    "npu": Section({"name": Text(), "macs_per_cycle": _INT}, required=False),
-    "latency": Section({
-        "cycles_per_mac": Section({kind: Num() for kind in MAC_KINDS}),
-        "cycles_per_element": Num(),
-        "cycles_per_op": Num(positive=False),
-        "float_slowdown": Num(),
-        "threads": Num(integer=True, required=False, default=1, auto=True,
-                       default_source="default: one thread"),
-    }),
+    "runtime": Section(_RUNTIME),
+    "runtimes": Keyed({**_RUNTIME, "latency": Section(
+        {k: _optional(v) for k, v in _LATENCY.items()}, required=False)}),
+    "npu": Section({"name": Text(), "macs_per_cycle": _INT,
+                    "accelerator_config": Text(choices=VELA_ACCELERATORS, required=False),
+                    "system_config": Text(required=False),
+                    "memory_mode": Text(required=False)}, required=False),
+    "latency": Section(_LATENCY),
 }
 
 
@@ -144,13 +174,42 @@ def parse_target(data: Any, path: str | Path, origins: Mapping[str, str] | None 
         raise checker.fail("name", f"is {v['name']!r:.60} but must equal the file stem "
                                    f"{stem!r:.60}")
     _check_capacities(checker, v)
-    run = v["runtime"]
+    runtime, latency = _runtime(v["runtime"]), LatencyModel(**v["latency"])
+    options = {}
+    for rid, entry in v["runtimes"].items():
+        option = RuntimeOption(_runtime({**entry, "id": rid}),
+                               _overlay(latency, entry["latency"] or {}))
+        if option.runtime.id == runtime.id:
+            raise checker.fail(f"runtimes.{rid}", "is the id of runtime: itself; give the "
+                                                  "other runtimes here")
+        for field in (f for f in option.latency.to_dict() if f != "cycles_per_mac"):
+            _inherit(checker.sources, rid, field)
+        for kind in MAC_KINDS:
+            _inherit(checker.sources, rid, f"cycles_per_mac.{kind}")
+        options[rid] = option
     return Target(
         name=v["name"], title=v["title"], kind=v["kind"], processor=v["processor"],
         cores=tuple(CoreCluster(**c) for c in v["cores"]), isa=v["isa"], clock_hz=v["clock_hz"],
-        memory=Memory(**v["memory"]),
-        runtime=Runtime(run["name"], run["kernels"] or DEFAULT_KERNELS[run["name"]],
-                        run["version"]),
+        memory=Memory(**v["memory"]), runtime=runtime,
         npu=Npu(**v["npu"]) if v["npu"] else None,
-        latency=LatencyModel(**v["latency"]), sources=checker.sources, path=path,
-        extends=tuple(extends))
+        latency=latency, sources=checker.sources, path=path,
+        extends=tuple(extends), runtimes=options)
+
+
+def _runtime(v: Mapping[str, Any]) -> Runtime:
+    return Runtime(v["name"], v["kernels"] or DEFAULT_KERNELS[v["name"]], v["version"],
+                   v["id"] or "")
+
+
+def _overlay(base: LatencyModel, given: Mapping[str, Any]) -> LatencyModel:
+    """``base`` with the values a runtimes entry gives; what it leaves out stays."""
+    fields = {k: v for k, v in given.items() if v is not None and k != "cycles_per_mac"}
+    per_mac = {k: v for k, v in (given.get("cycles_per_mac") or {}).items() if v is not None}
+    return replace(base, cycles_per_mac={**base.cycles_per_mac, **per_mac}, **fields)
+
+
+def _inherit(sources: dict[str, str], rid: str, field: str) -> None:
+    """A value a runtimes entry leaves out keeps the target's value and its source."""
+    here = f"runtimes.{rid}.latency.{field}"
+    if here not in sources:
+        sources[here] = sources[f"latency.{field}"]

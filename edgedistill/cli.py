@@ -15,6 +15,7 @@ import click
 
 from edgedistill.convert.modes import IO_TYPES, MODES
 from edgedistill.errors import CheckFailed, EdgeDistillError
+from edgedistill.reports import FORMATS
 
 # edgedistill.distill.run.MODES, spelled out so that --help does not import TensorFlow.
 DISTILL_MODES = ("standard", "born-again", "assistant", "data-free", "adversarial")
@@ -116,6 +117,60 @@ def _require_agreement(bundle) -> None:
         raise CheckFailed(
             f"{bundle.out_dir}: written, but TFLM and LiteRT disagree on the model "
             f"({bundle.check.disagreement()}); do not deploy it before finding out why")
+
+
+def _report_options(own_force: bool = False):
+    """``--format`` and ``--report FILE`` for a command that reports, and ``--force``
+    (replace an existing FILE) when the command has no ``--force`` of its own."""
+    def decorate(f):
+        options = [
+            click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table",
+                         show_default=True,
+                         help="What stdout gets: a table, JSON (its schema: "
+                              "edgedistill/reports/schema.json), Markdown, or a "
+                              "self-contained HTML page with plots. Progress goes to stderr."),
+            click.option("--report", "report_file", type=click.Path(dir_okay=False),
+                         default=None, metavar="FILE",
+                         help="Also write the report to FILE, in the format its suffix names: "
+                              ".json, .md, .html or .txt (the table)."),
+        ]
+        if own_force:
+            options.append(click.option("--force", is_flag=True,
+                                        help="Replace --report FILE if it exists."))
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
+
+
+def _check_report_file(path: str | None, force: bool) -> None:
+    """Fails before any work when ``--report FILE`` cannot be written as asked."""
+    if path is None:
+        return
+    from edgedistill.reports import format_of
+
+    format_of(path)
+    if Path(path).exists() and not force:
+        raise EdgeDistillError(f"{path}: exists; pass --force to replace it")
+
+
+def _show(report, fmt: str, path: str | None, force: bool) -> None:
+    """Writes ``report`` to ``path`` (``--report``), then prints it in ``fmt`` on stdout.
+
+    The file comes first: a reader that stops early (``| head``) must not cost it.
+    """
+    if path is not None:
+        from edgedistill._fileio import write_text_atomic
+        from edgedistill.reports import format_of
+
+        write_text_atomic(path, report.render(format_of(path)), force=force)
+        click.echo(f"Report: {path}", err=True)
+    if fmt == "table":
+        console = _stdout()
+        for renderable in report.renderables():
+            console.print(renderable)
+    else:
+        click.echo(report.render(fmt), nl=False)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -247,19 +302,22 @@ def _specs(values, what):
               help="Where teacher outputs are cached [default: $EDGEDISTILL_CACHE_DIR or "
                    "~/.cache/edgedistill].")
 @click.option("--force", is_flag=True,
-              help="Replace --out if it exists and is not empty, or an interrupted run's work.")
+              help="Replace --out if it exists and is not empty, or an interrupted run's work, "
+                   "and --report FILE.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run (crash, kill, Ctrl-C) of the same command: "
                    "finished fits are kept and the interrupted one goes on after its last "
                    "epoch, with the result the uninterrupted run would have given.")
+@_report_options()
 @click.pass_context
-def distill(ctx, recipe, **options):
+def distill(ctx, recipe, fmt, report_file, **options):
     """Train a student on a teacher's knowledge plus the hard labels.
 
     Reports teacher, distilled student and student-from-scratch accuracy on the test split.
     """
     from edgedistill.distill import distill as run_distill
 
+    _check_report_file(report_file, options["force"])
     settings = _distill_settings(options)
     if recipe:
         from edgedistill import recipes
@@ -267,7 +325,7 @@ def distill(ctx, recipe, **options):
         loaded = recipes.load(recipe)
         if isinstance(loaded, recipes.Recipe):
             _run_staged_recipe(loaded.with_shared(_given_on_command_line(ctx, settings)),
-                               options["force"], options["resume"])
+                               options["force"], options["resume"], fmt, report_file)
             return
         settings = {**loaded, **_given_on_command_line(ctx, settings)}
     for name, option in (("student", "--student"), ("data", "--data"), ("out_dir", "--out")):
@@ -277,21 +335,23 @@ def distill(ctx, recipe, **options):
                          settings.pop("data"), settings.pop("out_dir"), **settings,
                          force=options["force"], resume=options["resume"],
                          progress=_RichProgress())
-    from edgedistill.summary import distill_table
+    from edgedistill.reports.training import distill_report
 
-    _stdout().print(distill_table(result))
+    _show(distill_report(result), fmt, report_file, options["force"])
     _warn(result.warnings)
 
 
-def _run_staged_recipe(recipe, force: bool, resume: bool) -> None:
+def _run_staged_recipe(recipe, force: bool, resume: bool, fmt: str,
+                       report_file: str | None) -> None:
     from edgedistill.recipes import run_recipe
-    from edgedistill.summary import recipe_table
+    from edgedistill.reports.training import recipe_report
 
     result = run_recipe(recipe, force=force, resume=resume, progress=_RichProgress())
-    _stdout().print(recipe_table(result))
+    _show(recipe_report(result), fmt, report_file, force)
     _warn(dict.fromkeys(w for stage in result.stages if stage.distill
                         for w in stage.distill.warnings))
-    click.echo(f"Report: {result.out_dir}/report.md; the product: {result.student_path}")
+    click.echo(f"Report: {result.out_dir}/report.md; the product: {result.student_path}",
+               err=True)
 
 
 # CLI parameter -> distill() argument, where the names differ.
@@ -363,9 +423,11 @@ def _warn(warnings) -> None:
               help="Write a TensorFlow Lite Micro bundle into OUT/micro [default: for int8].")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the data split and the representative sample.")
-@click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
+@click.option("--force", is_flag=True,
+              help="Replace --out if it exists and is not empty, and --report FILE.")
+@_report_options()
 def convert(model, data, out, mode, io_type, calibration_per_class, calibration_file, max_drop,
-            labels_file, micro, seed, force):
+            labels_file, micro, seed, force, fmt, report_file):
     """Convert a tf_keras MODEL (.keras/.h5) to TFLite and check it with LiteRT.
 
     The .tflite is run on the test split and its accuracy is reported beside
@@ -375,8 +437,9 @@ def convert(model, data, out, mode, io_type, calibration_per_class, calibration_
     """
     from edgedistill.convert import convert as run_convert
     from edgedistill.data import load_dataset
-    from edgedistill.summary import conversion_table, micro_table, quantization_table
+    from edgedistill.reports.deploy import convert_command_report, quantization_report
 
+    _check_report_file(report_file, force)
     progress = _RichProgress()
     dataset = load_dataset(data, seed=seed)
     labels = _labels(labels_file)
@@ -389,17 +452,17 @@ def convert(model, data, out, mode, io_type, calibration_per_class, calibration_
         )
     except CheckFailed as e:
         if e.details is not None:
-            progress.console.print(quantization_table(e.details))
+            for renderable in quantization_report(e.details).renderables():
+                progress.console.print(renderable)
         raise
-    _stdout().print(conversion_table(result))
-    if result.quantization is not None and result.quantization.flagged:
-        _stdout().print(quantization_table(result.quantization))
+    bundle = None
     if MODES[mode].full_integer if micro is None else micro:
         from edgedistill.micro import BUNDLE_DIR, write_evaluated_bundle
 
         bundle = write_evaluated_bundle(result.tflite_path, Path(out) / BUNDLE_DIR, dataset,
                                         labels=labels, progress=progress)
-        _stdout().print(micro_table(bundle))
+    _show(convert_command_report(result, bundle), fmt, report_file, force)
+    if bundle is not None:
         _require_agreement(bundle)
 
 
@@ -414,8 +477,10 @@ def convert(model, data, out, mode, io_type, calibration_per_class, calibration_
               help="Class names for the Micro bundle, one per line in class order.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the data split, or the random inputs.")
-@click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
-def micro(model, out, data, labels_file, seed, force):
+@click.option("--force", is_flag=True,
+              help="Replace --out if it exists and is not empty, and --report FILE.")
+@_report_options()
+def micro(model, out, data, labels_file, seed, force, fmt, report_file):
     """Write a TensorFlow Lite Micro bundle for MODEL (.tflite).
 
     model_data.cc/.h (aligned C array), op_resolver.h (exactly the model's ops),
@@ -425,8 +490,9 @@ def micro(model, out, data, labels_file, seed, force):
     checked against LiteRT's.
     """
     from edgedistill.micro import write_evaluated_bundle, write_micro_bundle
-    from edgedistill.summary import micro_table
+    from edgedistill.reports.deploy import micro_report
 
+    _check_report_file(report_file, force)
     labels = _labels(labels_file)
     if data is None:
         bundle = write_micro_bundle(model, out, force=force, labels=labels, seed=seed)
@@ -435,22 +501,21 @@ def micro(model, out, data, labels_file, seed, force):
 
         bundle = write_evaluated_bundle(model, out, load_dataset(data, seed=seed), labels=labels,
                                         force=force)
-    _stdout().print(micro_table(bundle))
+    _show(micro_report(bundle), fmt, report_file, force)
     _require_agreement(bundle)
 
 
 @main.command()
-@click.argument("model")
+@click.argument("models", metavar="MODEL...", nargs=-1, required=True)
 @click.option("--target", "-t", "target_names", multiple=True, default=["all"], show_default=True,
               help="Target name (see 'edgedistill targets list'), a target .yaml file, or 'all'. "
                    "Repeat for several.")
 @click.option("--bundle", "-b", default=None,
               help="A TFLite Micro bundle directory: its measured arena is the RAM figure.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "md"]),
-              default="table", show_default=True, help="Output format on stdout.")
-def profile(model, target_names, bundle, fmt):
+@_report_options(own_force=True)
+def profile(models, target_names, bundle, fmt, report_file, force):
     """Profile MODEL (.tflite): per-op MACs and bytes, flash, RAM, and per-target latency
-    and fit.
+    and fit. Several models are compared side by side.
 
     RAM is the measured arena of --bundle when given, else an estimate from
     tensor lifetimes. Latency is an estimate from each target's calibrated
@@ -459,8 +524,12 @@ def profile(model, target_names, bundle, fmt):
     """
     from edgedistill import targets as targets_lib
     from edgedistill.profile import profile_model
-    from edgedistill.profile.report import to_json, to_markdown, to_rich
+    from edgedistill.reports.profile import comparison_report, profile_report
 
+    _check_report_file(report_file, force)
+    if bundle and len(models) > 1:
+        raise EdgeDistillError("--bundle: its arena was measured for one model; profile that "
+                               "model alone with it")
     if "all" in target_names:
         chosen = targets_lib.list_targets()
     else:
@@ -470,16 +539,10 @@ def profile(model, target_names, bundle, fmt):
         from edgedistill.micro import bundle_arena_bytes
         from edgedistill.tflite_file import read_tflite
 
-        arena = bundle_arena_bytes(bundle, read_tflite(model).sha256)
-    report = profile_model(model, chosen, arena_bytes=arena)
-    if fmt == "json":
-        click.echo(to_json(report), nl=False)
-    elif fmt == "md":
-        click.echo(to_markdown(report))
-    else:
-        console = _stdout()
-        for renderable in to_rich(report):
-            console.print(renderable)
+        arena = bundle_arena_bytes(bundle, read_tflite(models[0]).sha256)
+    profiles = [profile_model(model, chosen, arena_bytes=arena) for model in models]
+    report = profile_report(profiles[0]) if len(profiles) == 1 else comparison_report(profiles)
+    _show(report, fmt, report_file, force)
 
 
 @main.group(cls=_Group)
@@ -488,37 +551,49 @@ def targets():
 
 
 @targets.command("list")
-def targets_list():
+@_report_options(own_force=True)
+def targets_list(fmt, report_file, force):
     """List every known target."""
+    from edgedistill.reports.targets import targets_report
     from edgedistill.targets import list_targets
-    from edgedistill.targets.report import targets_table
 
-    _stdout().print(targets_table(list_targets()))
+    _check_report_file(report_file, force)
+    _show(targets_report(list_targets()), fmt, report_file, force)
 
 
 @targets.command("show")
 @click.argument("name")
-def targets_show(name):
+@_report_options(own_force=True)
+def targets_show(name, fmt, report_file, force):
     """Show every figure of target NAME with its source."""
+    from edgedistill.reports.targets import target_report
     from edgedistill.targets import get
-    from edgedistill.targets.report import target_details
 
-    _stdout().print(target_details(get(name)))
+    _check_report_file(report_file, force)
+    _show(target_report(get(name)), fmt, report_file, force)
 
 
 @main.command()
 @click.argument("name", required=False)
-def recipes(name):
-    """List the built-in staged recipes, or print recipe NAME's file to copy and edit."""
+@_report_options(own_force=True)
+@click.pass_context
+def recipes(ctx, name, fmt, report_file, force):
+    """List the built-in staged recipes, or print recipe NAME's file to copy and edit
+    (with --format or --report, NAME's stages as a report instead)."""
+    from click.core import ParameterSource
+
     from edgedistill import recipes as recipes_lib
+    from edgedistill.reports.training import recipes_report
 
+    _check_report_file(report_file, force)
+    as_report = report_file or ctx.get_parameter_source("fmt") != ParameterSource.DEFAULT
     if name:
-        recipes_lib.get(name)  # a clean error for an unknown name
-        click.echo(recipes_lib.builtin_recipes()[name].read_text(), nl=False)
-        return
-    from edgedistill.summary import recipes_table
-
-    _stdout().print(recipes_table([recipes_lib.get(n) for n in recipes_lib.builtin_recipes()]))
+        recipe = recipes_lib.get(name)  # a clean error for an unknown name
+        if not as_report:
+            click.echo(recipes_lib.builtin_recipes()[name].read_text(), nl=False)
+            return
+    chosen = [recipe] if name else [recipes_lib.get(n) for n in recipes_lib.builtin_recipes()]
+    _show(recipes_report(chosen), fmt, report_file, force)
 
 
 @main.command()
@@ -526,18 +601,23 @@ def recipes(name):
               type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--data", "-d", default="digits", show_default=True, help=DATA_HELP)
 @_distill_options
-@click.option("--force", is_flag=True, help="Replace --out if it exists and is not empty.")
+@click.option("--force", is_flag=True,
+              help="Replace --out if it exists and is not empty, and --report FILE.")
+@_report_options()
 def quickstart(out, data, temperature, alpha, epochs, learning_rate, schedule, patience,
-               teacher_epochs, teacher_learning_rate, teacher_augment, batch_size, seed, force):
+               teacher_epochs, teacher_learning_rate, teacher_augment, batch_size, seed, force,
+               fmt, report_file):
     """The whole pipeline in one go, on digits by default.
 
     Trains a teacher, distills a 100x smaller student with quantization-aware
     training, converts it to full-integer int8 TFLite, writes a TensorFlow Lite
-    Micro bundle and profiles it on every built-in target (report.json, report.md).
+    Micro bundle and profiles it on every built-in target (report.json, report.md,
+    report.html in OUT).
     """
-    from edgedistill.pipeline import run_pipeline
-    from edgedistill.summary import pipeline_tables
+    from edgedistill.pipeline import REPORT_FILES, run_pipeline
+    from edgedistill.reports.pipeline import pipeline_report
 
+    _check_report_file(report_file, force)
     result = run_pipeline(
         out, data=data, temperature=temperature, alpha=alpha, epochs=epochs,
         learning_rate=learning_rate, schedule=schedule, patience=patience,
@@ -545,9 +625,9 @@ def quickstart(out, data, temperature, alpha, epochs, learning_rate, schedule, p
         teacher_augment=_teacher_augment(teacher_augment), batch_size=batch_size, seed=seed,
         force=force, progress=_RichProgress(),
     )
-    console = _stdout()
-    for renderable in pipeline_tables(result):
-        console.print(renderable)
+    _show(pipeline_report(result), fmt, report_file, force)
+    click.echo("Reports: " + ", ".join(f"{result.out_dir}/{name}" for name in REPORT_FILES),
+               err=True)
     _warn(result.distill.warnings)
     _require_agreement(result.micro)
 

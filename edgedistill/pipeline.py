@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # The stages import TensorFlow; the pipeline imports them whe
 DISTILL_DIR = "distill"
 STUDENT_DIR = "student-int8"
 SCRATCH_DIR = "scratch-int8"
-REPORT_JSON = "report.json"
-REPORT_MD = "report.md"
+# The report in every format a file takes, by name (see edgedistill.reports).
+REPORT_FILES = {"report.json": "json", "report.md": "md", "report.html": "html"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +75,8 @@ def run_pipeline(
 
     Each stage takes the one before's result: distill, convert, micro, profile.
     Writes ``out_dir/distill``, ``out_dir/student-int8`` (with ``micro/``),
-    ``out_dir/scratch-int8``, ``report.json`` and ``report.md``.
+    ``out_dir/scratch-int8``, and the report as ``report.json``, ``report.md`` and
+    ``report.html``.
 
     Example:
         >>> result = run_pipeline("quickstart", epochs=20)
@@ -90,7 +91,7 @@ def run_pipeline(
     from edgedistill.distill.run import RESULT_FILE as distill_result_file
     from edgedistill.micro import BUNDLE_DIR, write_evaluated_bundle
     from edgedistill.profile import profile_model
-    from edgedistill.summary import pipeline_markdown
+    from edgedistill.reports.pipeline import pipeline_report
 
     progress = progress or SilentProgress()
     dataset = load_dataset(data, seed=seed)
@@ -132,6 +133,7 @@ def run_pipeline(
         for stage, conversion in ((STUDENT_DIR, result.student), (SCRATCH_DIR, result.scratch)):
             write_text_atomic(out / stage / conversion_result_file,
                               json_text(conversion.to_dict()), force=True)
-        write_text_atomic(out / REPORT_JSON, json_text(result.to_dict()))
-        write_text_atomic(out / REPORT_MD, pipeline_markdown(result))
+        summary = pipeline_report(result)
+        for name, fmt in REPORT_FILES.items():
+            write_text_atomic(out / name, summary.render(fmt))
     return result

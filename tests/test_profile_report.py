@@ -1,4 +1,4 @@
-"""profile_model on real models and targets, and its JSON / Markdown / rich renderings."""
+"""profile_model on real models and targets, and its JSON / Markdown / rich / HTML renderings."""
 
 from __future__ import annotations
 
@@ -17,12 +17,7 @@ from edgedistill.errors import EdgeDistillError
 from edgedistill.profile import RAM_ESTIMATED, RAM_MEASURED, profile_model
 from edgedistill.profile.analysis import analyze
 from edgedistill.profile.latency import estimate_latency
-from edgedistill.profile.report import (
-    MAX_OPS_SHOWN,
-    to_json,
-    to_markdown,
-    to_rich,
-)
+from edgedistill.reports.profile import MAX_OPS_SHOWN, profile_report
 from edgedistill.tflite_file import read_tflite
 from edgedistill.units import fmt_bytes, fmt_macs, fmt_ms
 
@@ -32,11 +27,19 @@ def nucleo():
     return targets.get("nucleo-l4r5zi")
 
 
-def _render(renderables) -> str:
+def _render(report) -> str:
     console = Console(record=True, width=160, color_system=None)
-    for r in renderables:
+    for r in profile_report(report).renderables():
         console.print(r)
     return console.export_text()
+
+
+def to_json(report) -> str:
+    return profile_report(report).render("json")
+
+
+def to_markdown(report) -> str:
+    return profile_report(report).render("md")
 
 
 def test_profile_kws_on_nucleo(nucleo):
@@ -145,7 +148,7 @@ def test_markdown(nucleo):
 def test_rich_and_markdown_cap_long_op_lists(nucleo):
     report = profile_model(mlperf_model("vww_96_int8.tflite"), [nucleo])
     assert len(report.ops) > MAX_OPS_SHOWN
-    text = _render(to_rich(report))
+    text = _render(report)
     assert f"top {MAX_OPS_SHOWN} of {len(report.ops)} operators by MACs" in text
     assert "nucleo-l4r5zi" in text and "7.49 MMAC" in text
     # The op with the fewest MACs (the RESHAPE/SOFTMAX tail) is the one left out.
@@ -156,7 +159,7 @@ def test_rich_and_markdown_cap_long_op_lists(nucleo):
 
 
 def test_rich_without_targets():
-    text = _render(to_rich(profile_model(mlperf_model("ad01_int8.tflite"), [])))
+    text = _render(profile_model(mlperf_model("ad01_int8.tflite"), []))
     assert "Targets" not in text and "FULLY_CONNECTED" in text and "264 kMAC" in text
 
 
@@ -167,15 +170,19 @@ def test_units():
     assert fmt_ms(0.5) == "0.5 ms" and fmt_ms(12.345) == "12.3 ms" and fmt_ms(0.0123) == "0.012 ms"
 
 
-def test_profiling_does_not_import_tensorflow():
+def test_profiling_and_rendering_do_not_import_tensorflow():
     path = mlperf_model("kws_ref_model.tflite")
     code = (
         "import sys\n"
         "from edgedistill import targets\n"
         "from edgedistill.profile import profile_model\n"
-        "from edgedistill.profile.report import to_json, to_markdown, to_rich\n"
+        "from edgedistill.reports.profile import comparison_report, profile_report\n"
         f"r = profile_model({str(path)!r}, targets.list_targets())\n"
-        "to_json(r); to_markdown(r); to_rich(r)\n"
+        "for report in (profile_report(r), comparison_report([r, r])):\n"
+        "    report.renderables()\n"
+        "    for fmt in ('table', 'json', 'md', 'html'):\n"
+        "        report.render(fmt)\n"
+        "assert 'matplotlib' in sys.modules, 'the HTML drew no plot'\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from edgedistill import targets
 from edgedistill.errors import EdgeDistillError
-from edgedistill.targets.report import target_details, targets_table
+from edgedistill.reports.targets import target_report, targets_report
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED = {
@@ -320,13 +320,15 @@ def test_edited_file_is_reloaded(tmp_path):
 
 def test_report_renders_every_field_with_its_source():
     console = Console(width=400, record=True)
-    console.print(targets_table(targets.list_targets()))
+    for renderable in targets_report(targets.list_targets()).renderables():
+        console.print(renderable)
     table = console.export_text()
     for name in REQUIRED:
         assert name in table
     assert "120 MHz" in table and "640 KiB" in table
     console = Console(width=400, record=True)
-    console.print(target_details(targets.get("nucleo-l4r5zi")))
+    for renderable in target_report(targets.get("nucleo-l4r5zi")).renderables():
+        console.print(renderable)
     details = console.export_text()
     assert "latency.cycles_per_mac.depthwise" in details
     assert "ST STM32L4R5xx datasheet DS12023" in details

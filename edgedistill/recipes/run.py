@@ -174,10 +174,10 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, *,
             results.append(result)
         result = relocated(RecipeResult(str(work), recipe, tuple(results),
                                         time.perf_counter() - started), work, Path(out_dir))
-        from edgedistill.summary import recipe_markdown
+        from edgedistill.reports.training import recipe_report
 
         write_text_atomic(work / RESULT_FILE, json_text(result.to_dict()))
-        write_text_atomic(work / REPORT_MD, recipe_markdown(result))
+        write_text_atomic(work / REPORT_MD, recipe_report(result).render("md"))
     return result
 
 

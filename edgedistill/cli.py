@@ -512,8 +512,14 @@ def micro(model, out, data, labels_file, seed, force, fmt, report_file):
                    "Repeat for several.")
 @click.option("--bundle", "-b", default=None,
               help="A TFLite Micro bundle directory: its measured arena is the RAM figure.")
+@click.option("--runtime", "-r", default=None, metavar="ID",
+              help="Estimate for this runtime's constants (e.g. microtvm-cmsis-nn-2022; "
+                   "'edgedistill targets show' lists a target's); with --target all, targets "
+                   "without it are left out [default: each target's own].")
+@click.option("--max-latency-ms", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Latency budget: each target's verdict says whether the estimate meets it.")
 @_report_options(own_force=True)
-def profile(models, target_names, bundle, fmt, report_file, force):
+def profile(models, target_names, bundle, runtime, max_latency_ms, fmt, report_file, force):
     """Profile MODEL (.tflite): per-op MACs and bytes, flash, RAM, and per-target latency
     and fit. Several models are compared side by side.
 
@@ -530,17 +536,15 @@ def profile(models, target_names, bundle, fmt, report_file, force):
     if bundle and len(models) > 1:
         raise EdgeDistillError("--bundle: its arena was measured for one model; profile that "
                                "model alone with it")
-    if "all" in target_names:
-        chosen = targets_lib.list_targets()
-    else:
-        chosen = tuple(targets_lib.get(name) for name in target_names)
+    chosen = targets_lib.select(target_names, runtime)
     arena = None
     if bundle:
         from edgedistill.micro import bundle_arena_bytes
         from edgedistill.tflite_file import read_tflite
 
         arena = bundle_arena_bytes(bundle, read_tflite(models[0]).sha256)
-    profiles = [profile_model(model, chosen, arena_bytes=arena) for model in models]
+    profiles = [profile_model(model, chosen, arena_bytes=arena, max_latency_ms=max_latency_ms)
+                for model in models]
     report = profile_report(profiles[0]) if len(profiles) == 1 else comparison_report(profiles)
     _show(report, fmt, report_file, force)
 

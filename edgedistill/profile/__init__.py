@@ -2,19 +2,22 @@
 
 Nothing here imports TensorFlow: the model is read with
 :mod:`edgedistill.tflite_file`, costed with :mod:`.analysis`, its activation
-arena planned with :mod:`.memory` and its latency estimated with
-:mod:`.latency`. Renderers for the result live in :mod:`.report`.
+arena planned with :mod:`.memory`, and each target judged by :mod:`.fit`:
+latency from :mod:`.latency` (or Vela, :mod:`.vela`) beside its roofline
+floor (:mod:`.roofline`) and, on the host, a LiteRT measurement
+(:mod:`.measure`); verdicts from :mod:`.verdict`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgedistill.errors import EdgeDistillError
 from edgedistill.profile.analysis import OpCost, analyze
-from edgedistill.profile.latency import estimate_latency
+from edgedistill.profile.fit import TargetFit, fit_target
 from edgedistill.profile.memory import MemoryPlan, plan_memory
 from edgedistill.targets import Target
 from edgedistill.tflite_file import Tensor, read_tflite
@@ -104,43 +107,6 @@ class Totals:
 
 
 @dataclass(frozen=True)
-class TargetFit:
-    """Whether the model fits a target, with room to spare, and how fast it runs there.
-
-    Headroom is what is left after the model and the target's reserved bytes;
-    negative when it does not fit.
-
-    Example:
-        >>> fit = TargetFit("b", "Board", "mcu", 1.0, (1.0,), True, False, 10, -5, "too big: RAM")
-        >>> fit.to_dict()["verdict"]
-        'too big: RAM'
-    """
-
-    target: str
-    title: str
-    kind: str
-    latency_ms: float
-    per_op_ms: tuple[float, ...]
-    fits_flash: bool
-    fits_ram: bool
-    flash_headroom_bytes: int
-    ram_headroom_bytes: int
-    verdict: str
-
-    @property
-    def fits(self) -> bool:
-        """True when both flash and RAM fit."""
-        return self.fits_flash and self.fits_ram
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict."""
-        d = dict(vars(self))
-        d["per_op_ms"] = list(self.per_op_ms)
-        d["fits"] = self.fits
-        return d
-
-
-@dataclass(frozen=True)
 class ProfileReport:
     """Everything :func:`profile_model` found out about one model.
 
@@ -164,22 +130,9 @@ class ProfileReport:
                 "memory": self.memory.to_dict()}
 
 
-def _fit(target: Target, ops: Sequence[OpCost], flash: int, ram: int) -> TargetFit:
-    latency = estimate_latency(target, ops)
-    flash_room = target.model_flash_bytes - flash
-    ram_room = target.model_ram_bytes - ram
-    short = [name for name, room in (("flash", flash_room), ("RAM", ram_room)) if room < 0]
-    return TargetFit(
-        target=target.name, title=target.title, kind=target.kind,
-        latency_ms=latency.total_ms, per_op_ms=latency.per_op_ms,
-        fits_flash=flash_room >= 0, fits_ram=ram_room >= 0,
-        flash_headroom_bytes=flash_room, ram_headroom_bytes=ram_room,
-        verdict="too big: " + ", ".join(short) if short else "fits",
-    )
-
-
-def profile_model(model_path, targets: Sequence[Target],
-                  arena_bytes: int | None = None) -> ProfileReport:
+def profile_model(model_path, targets: Sequence[Target], arena_bytes: int | None = None,
+                  runtime: str | None = None, max_latency_ms: float | None = None,
+                  measure: bool = True) -> ProfileReport:
     """Profile a .tflite model and check it against hardware targets.
 
     Args:
@@ -188,14 +141,21 @@ def profile_model(model_path, targets: Sequence[Target],
         arena_bytes: A measured TFLite Micro arena size (e.g. a bundle's
             ``manifest.json`` ``arena.recommended_bytes``); when None the RAM
             figure is the planned activation arena.
+        runtime: The runtime id to estimate for (``microtvm-cmsis-nn-2022``);
+            None keeps each target's own. Every target must have it
+            (:func:`edgedistill.targets.select` leaves out those that do not).
+        max_latency_ms: A latency budget; each target's verdict says whether
+            the estimate meets it.
+        measure: Measure the model with LiteRT on the host target.
 
     Returns:
         The report: model facts, per-op costs, totals, memory plan and one
         :class:`TargetFit` per target, in the order given.
 
     Raises:
-        EdgeDistillError: The model cannot be read or ``arena_bytes`` is not a
-            positive integer.
+        EdgeDistillError: The model cannot be read, ``arena_bytes`` is not a
+            positive integer, ``max_latency_ms`` is not a positive number, or a
+            target has no constants for ``runtime``.
 
     Example:
         >>> from edgedistill import targets
@@ -207,6 +167,12 @@ def profile_model(model_path, targets: Sequence[Target],
             isinstance(arena_bytes, bool) or not isinstance(arena_bytes, int) or arena_bytes <= 0):
         raise EdgeDistillError(f"arena_bytes={arena_bytes!r}: the measured arena must be a "
                                "positive number of bytes; omit it to use the estimate")
+    if max_latency_ms is not None and (
+            isinstance(max_latency_ms, bool) or not isinstance(max_latency_ms, int | float)
+            or not 0 < max_latency_ms < math.inf):
+        raise EdgeDistillError(f"max_latency_ms={max_latency_ms!r}: the latency budget must be "
+                               "a positive number of milliseconds")
+    chosen = [t.with_runtime(runtime) if runtime else t for t in targets]
     model = read_tflite(Path(model_path))
     ops = analyze(model)
     memory = plan_memory(model)
@@ -224,5 +190,5 @@ def profile_model(model_path, targets: Sequence[Target],
         outputs=tuple(TensorSpec.of(model.tensors[i]) for i in model.outputs),
         opcodes=model.opcodes, op_count=len(model.operators),
     )
-    fits = tuple(_fit(t, ops, model.size_bytes, ram) for t in targets)
+    fits = tuple(fit_target(t, model, ops, ram, max_latency_ms, measure) for t in chosen)
     return ProfileReport(model=info, ops=ops, totals=totals, memory=memory, targets=fits)

@@ -18,6 +18,7 @@ renaming it.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from edgedistill.errors import EdgeDistillError
@@ -28,10 +29,20 @@ from edgedistill.targets.loader import (
     load_target_file,
     user_dirs,
 )
-from edgedistill.targets.schema import CoreCluster, LatencyModel, Memory, Npu, Runtime, Target
+from edgedistill.targets.schema import (
+    CoreCluster,
+    LatencyModel,
+    Memory,
+    Npu,
+    Runtime,
+    RuntimeOption,
+    Target,
+)
 
-__all__ = ["CoreCluster", "LatencyModel", "Memory", "Npu", "Runtime", "Target", "get",
-           "list_targets", "load_target_file", "target_files"]
+__all__ = ["ALL", "CoreCluster", "LatencyModel", "Memory", "Npu", "Runtime", "RuntimeOption",
+           "Target", "get", "list_targets", "load_target_file", "select", "target_files"]
+
+ALL = "all"
 
 
 def target_files() -> dict[str, Path]:
@@ -94,3 +105,42 @@ def list_targets() -> tuple[Target, ...]:
         True
     """
     return tuple(load_target_file(path) for path in target_files().values())
+
+
+def select(names: Sequence[str], runtime: str | None = None) -> tuple[Target, ...]:
+    """The targets a command names: ``all``, names and ``.yaml`` paths, in any mix.
+
+    ``all`` stands for every visible target; a name or file given beside it
+    is added, or replaces the target of the same name in place (a user's
+    recalibrated copy). With ``runtime``, each target is set to that runtime:
+    one named explicitly must have it, while ``all`` keeps only those that do.
+
+    Raises:
+        EdgeDistillError: an unknown name, an invalid file, no target with
+            ``runtime``, or a named target without it.
+
+    Example:
+        >>> from edgedistill import targets
+        >>> [t.name for t in targets.select(["nucleo-l4r5zi", "host"])]
+        ['nucleo-l4r5zi', 'host']
+        >>> {t.runtime.id for t in targets.select(["all"], "microtvm-cmsis-nn-2022")}
+        {'microtvm-cmsis-nn-2022'}
+    """
+    chosen: dict[str, Target] = {}
+    named: set[str] = set()
+    if ALL in names:
+        chosen = {t.name: t for t in list_targets()}
+    for name in names:
+        if name != ALL:
+            target = get(name)
+            chosen[target.name] = target
+            named.add(target.name)
+    if runtime is None:
+        return tuple(chosen.values())
+    kept = tuple(t.with_runtime(runtime) for t in chosen.values()
+                 if t.name in named or runtime in t.runtime_ids)
+    if not kept:
+        known = sorted({i for t in chosen.values() for i in t.runtime_ids})
+        raise EdgeDistillError(f"--runtime {runtime}: no chosen target has constants for it; "
+                               f"known runtimes: {', '.join(known)}")
+    return kept

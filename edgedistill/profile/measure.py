@@ -1,0 +1,104 @@
+"""Measuring a model's latency on this machine with LiteRT, to set beside the host estimate.
+
+The LiteRT interpreter (``ai_edge_litert``, no TensorFlow) runs the model with
+XNNPACK on ``threads`` threads: ``warmup`` untimed invokes first (XNNPACK
+packs weights and the caches fill on the first ones), then ``runs`` timed
+invokes on a fixed random input. The median is the figure; the spread says
+how noisy the machine was.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgedistill.errors import EdgeDistillError
+
+WARMUP = 10
+RUNS = 50
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Wall-clock latency of ``runs`` invokes after ``warmup`` untimed ones.
+
+    Example:
+        >>> m = Measurement("litert-xnnpack", "ai-edge-litert 2.3.0", 2, 10, 50, 0.05, 0.04, 0.09)
+        >>> m.to_dict()["median_ms"]
+        0.05
+    """
+
+    runtime: str
+    version: str
+    threads: int
+    warmup: int
+    runs: int
+    median_ms: float
+    min_ms: float
+    p90_ms: float
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return dict(vars(self))
+
+
+def measure_litert(model_path: str | Path, threads: int, warmup: int = WARMUP,
+                   runs: int = RUNS) -> Measurement:
+    """Times the model with the LiteRT interpreter on this machine.
+
+    Args:
+        model_path: a .tflite model LiteRT can run.
+        threads: the interpreter's thread count (the host target's ``latency.threads``).
+        warmup: untimed invokes before timing.
+        runs: timed invokes; the median is reported.
+
+    Raises:
+        EdgeDistillError: LiteRT is not installed, or cannot load or run the model.
+
+    Example:
+        >>> measure_litert("kws_ref_model.tflite", threads=2).median_ms  # doctest: +SKIP
+        0.045
+    """
+    if runs < 1 or warmup < 0 or threads < 1:
+        raise EdgeDistillError(f"measure_litert: runs={runs}, warmup={warmup}, "
+                               f"threads={threads}; give runs and threads >= 1, warmup >= 0")
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise EdgeDistillError("LiteRT is not installed: pip install ai-edge-litert") from None
+    from importlib.metadata import version
+
+    try:
+        interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+        interpreter.allocate_tensors()
+        rng = np.random.default_rng(0)
+        for detail in interpreter.get_input_details():
+            interpreter.set_tensor(detail["index"], _random(rng, detail))
+        for _ in range(warmup):
+            interpreter.invoke()
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            interpreter.invoke()
+            times.append((time.perf_counter() - start) * 1000.0)
+    except (RuntimeError, ValueError) as exc:
+        raise EdgeDistillError(f"{model_path}: LiteRT could not run it: "
+                               f"{str(exc).splitlines()[0][:200]}") from None
+    times.sort()
+    return Measurement(runtime="litert-xnnpack",
+                       version=f"ai-edge-litert {version('ai-edge-litert')}", threads=threads,
+                       warmup=warmup, runs=runs,
+                       median_ms=statistics.median(times), min_ms=times[0],
+                       p90_ms=times[min(len(times) - 1, int(0.9 * len(times)))])
+
+
+def _random(rng: np.random.Generator, detail: dict) -> np.ndarray:
+    shape, dtype = detail["shape"], np.dtype(detail["dtype"])
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
+    return rng.standard_normal(shape).astype(dtype)

@@ -148,6 +148,14 @@ CASES = [
     ("--out exists and is not empty", (*CONVERT[:5], "{g}/busy"), "--force"),
     ("quickstart --out is a file", ("quickstart", "--out", "{g}/afile"), "afile"),
     ("resume with nothing to resume", (*DISTILL, "--resume"), "nothing to resume"),
+    ("--report file exists", ("profile", KWS, "--report", "{g}/three.txt"),
+     "three.txt: exists; pass --force"),
+    ("--report file exists, before distilling", (*DISTILL, "--report", "{g}/three.txt"),
+     "three.txt: exists; pass --force"),
+    ("--report of an unknown format", ("targets", "list", "--report", "{g}/r.pdf"),
+     "the suffix says the format"),
+    ("--bundle with several models", ("profile", KWS, KWS, "--bundle", "{g}/bundle-empty"),
+     "--bundle: its arena was measured for one model"),
 ]
 
 

@@ -17,6 +17,7 @@ from edgedistill.errors import EdgeDistillError
 from edgedistill.profile import profile_model
 from edgedistill.profile import vela as vela_module
 from edgedistill.profile.analysis import analyze
+from edgedistill.profile.latency import estimate_latency, op_cycles
 from edgedistill.profile.measure import measure_litert
 from edgedistill.profile.verdict import ops_verdict
 from edgedistill.tflite_file import read_tflite
@@ -269,6 +270,24 @@ def test_host_is_measured_beside_the_estimate():
     (unmeasured,) = profile_model(mlperf_model("kws_ref_model.tflite"), [host],
                                   measure=False).targets
     assert unmeasured.measured is None
+
+
+def test_host_constants_are_measured_on_probe_models_and_add_up():
+    host = targets.get("host")
+    lat = host.latency
+    for field in ("cycles_per_mac.conv", "cycles_per_mac.depthwise", "cycles_per_op",
+                  "cycles_per_byte", "cycles_per_invoke", "float_slowdown"):
+        assert host.sources[f"latency.{field}"].startswith("measured at load: LiteRT on int8 "
+                                                           "probe models"), field
+    assert lat.cycles_per_mac["conv"] > 0 and lat.cycles_per_op > 0 and lat.float_slowdown > 0
+    ops = analyze(read_tflite(mlperf_model("kws_ref_model.tflite")))
+    est = estimate_latency(host, ops)
+    assert est.invoke_ms == pytest.approx(lat.cycles_per_invoke / host.clock_hz * 1000)
+    assert est.total_ms == pytest.approx(est.invoke_ms + sum(est.per_op_ms))
+    conv = next(op for op in ops if op.kind == "conv")
+    assert op_cycles(host, conv) == pytest.approx(
+        lat.cycles_per_op + conv.macs * lat.cycles_per_mac["conv"] / lat.threads
+        + conv.activation_bytes * lat.cycles_per_byte)
 
 
 def test_profiling_every_target_imports_no_tensorflow():

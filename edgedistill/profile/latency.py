@@ -7,18 +7,22 @@ per-target constants (:class:`edgedistill.targets.LatencyModel`)::
                = output_elements * cycles_per_element  for pool, elementwise, other
                = 0                                     for reshape (a view, no data moved)
     work(op)  *= float_slowdown                        when the op's input dtype is a float
-    memory(op) = (param_bytes + activation_bytes) * cycles_per_byte
+    memory(op) = activation_bytes * cycles_per_byte         (0 for reshape)
     cycles(op) = cycles_per_op + work(op) / threads + memory(op)   for the MAC kinds
                = cycles_per_op + work(op) + memory(op)             for the others
-    ms(op)     = cycles(op) / clock_hz * 1000,   total_ms = sum of ms(op)
+    ms(op)     = cycles(op) / clock_hz * 1000
+    total_ms   = cycles_per_invoke / clock_hz * 1000 + sum of ms(op)
 
 The constants belong to one runtime (kernel library and version): a target
 file gives its default runtime's under ``latency`` and other runtimes' under
 ``runtimes`` (:meth:`edgedistill.targets.Target.with_runtime` picks one), and
 every estimate names the runtime it is for. ``cycles_per_byte`` is the
-memory-traffic term; it is 0 where a fit cannot tell it apart from
-``cycles_per_mac`` (the Cortex-M4: benchmarks/calibrate_latency.py shows
-why), which then carries the memory stalls of the calibration models.
+memory-traffic term, per byte of activations read and written (weights are
+read once per group of MACs, so their traffic is in ``cycles_per_mac``); it is
+0 where a fit cannot tell it apart from ``cycles_per_mac`` (the Cortex-M4:
+benchmarks/calibrate_latency.py shows why), and measured on the host, where
+two probe convolutions with different MACs per byte separate the two
+(:mod:`.probe`). ``cycles_per_invoke`` is the fixed cost of one inference.
 :mod:`.roofline` gives the floor each estimate is compared with.
 
 How ``threads`` enters: the MAC-heavy kernels (convolutions, fully-connected)
@@ -61,8 +65,9 @@ OVERHEAD_ONLY_KINDS = frozenset({"reshape"})
 class LatencyEstimate:
     """Estimated latency of one inference on one target, for one runtime, beside its floor.
 
-    ``floor_ms`` is the roofline floor (None when the target's peak is
-    unknown); ``floor_pct`` how much of it the estimate reaches.
+    ``total_ms`` is ``invoke_ms`` plus the sum of ``per_op_ms``. ``floor_ms``
+    is the roofline floor (None when the target's peak is unknown);
+    ``floor_pct`` how much of it the estimate reaches.
 
     Example:
         >>> est = LatencyEstimate("nucleo-l4r5zi", 1.5, (1.0, 0.5), "tflm-cmsis-nn-2020", 0.3)
@@ -76,6 +81,7 @@ class LatencyEstimate:
     runtime: str = ""
     floor_ms: float | None = None
     peak: Peak | None = None
+    invoke_ms: float = 0.0
 
     @property
     def floor_pct(self) -> float | None:
@@ -87,7 +93,8 @@ class LatencyEstimate:
     def to_dict(self) -> dict:
         """JSON-ready form."""
         return {"target": self.target, "runtime": self.runtime, "total_ms": self.total_ms,
-                "per_op_ms": list(self.per_op_ms), "floor_ms": self.floor_ms,
+                "per_op_ms": list(self.per_op_ms), "invoke_ms": self.invoke_ms,
+                "floor_ms": self.floor_ms,
                 "floor_pct": self.floor_pct, "peak": self.peak.to_dict() if self.peak else None}
 
 
@@ -116,15 +123,14 @@ def op_cycles(target: Target, op: OpCost) -> float:
     elif op.kind in ELEMENT_KINDS:
         work, parallel = op.output_elements * lat.cycles_per_element, False
     elif op.kind in OVERHEAD_ONLY_KINDS:
-        work, parallel = 0.0, False
+        return lat.cycles_per_op
     else:
         raise ValueError(f"op {op.index} ({op.opcode}): unknown op kind {op.kind!r}")
     if is_float_dtype(op.dtype):
         work *= lat.float_slowdown
     if parallel:
         work /= lat.threads
-    memory = (op.param_bytes + op.activation_bytes) * lat.cycles_per_byte
-    return lat.cycles_per_op + work + memory
+    return lat.cycles_per_op + work + op.activation_bytes * lat.cycles_per_byte
 
 
 def estimate_latency(target: Target, ops: Sequence[OpCost]) -> LatencyEstimate:
@@ -147,7 +153,8 @@ def estimate_latency(target: Target, ops: Sequence[OpCost]) -> LatencyEstimate:
         195
     """
     per_op = tuple(op_cycles(target, op) / target.clock_hz * 1000.0 for op in ops)
+    invoke = target.latency.cycles_per_invoke / target.clock_hz * 1000.0
     peak = peak_macs_per_cycle(target)
-    return LatencyEstimate(target=target.name, total_ms=sum(per_op), per_op_ms=per_op,
-                           runtime=target.runtime.id,
+    return LatencyEstimate(target=target.name, total_ms=invoke + sum(per_op), per_op_ms=per_op,
+                           runtime=target.runtime.id, invoke_ms=invoke,
                            floor_ms=floor_ms(sum(op.macs for op in ops), target, peak), peak=peak)

@@ -46,12 +46,12 @@ class Measurement:
         return dict(vars(self))
 
 
-def measure_litert(model_path: str | Path, threads: int, warmup: int = WARMUP,
+def measure_litert(model: str | Path | bytes, threads: int, warmup: int = WARMUP,
                    runs: int = RUNS) -> Measurement:
     """Times the model with the LiteRT interpreter on this machine.
 
     Args:
-        model_path: a .tflite model LiteRT can run.
+        model: a .tflite model LiteRT can run: its path, or its bytes.
         threads: the interpreter's thread count (the host target's ``latency.threads``).
         warmup: untimed invokes before timing.
         runs: timed invokes; the median is reported.
@@ -73,7 +73,9 @@ def measure_litert(model_path: str | Path, threads: int, warmup: int = WARMUP,
     from importlib.metadata import version
 
     try:
-        interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+        interpreter = (Interpreter(model_content=model, num_threads=threads)
+                       if isinstance(model, bytes) else
+                       Interpreter(model_path=str(model), num_threads=threads))
         interpreter.allocate_tensors()
         rng = np.random.default_rng(0)
         for detail in interpreter.get_input_details():
@@ -86,7 +88,8 @@ def measure_litert(model_path: str | Path, threads: int, warmup: int = WARMUP,
             interpreter.invoke()
             times.append((time.perf_counter() - start) * 1000.0)
     except (RuntimeError, ValueError) as exc:
-        raise EdgeDistillError(f"{model_path}: LiteRT could not run it: "
+        what = "the model" if isinstance(model, bytes) else model
+        raise EdgeDistillError(f"{what}: LiteRT could not run it: "
                                f"{str(exc).splitlines()[0][:200]}") from None
     times.sort()
     return Measurement(runtime="litert-xnnpack",

@@ -139,6 +139,20 @@ def _reserved_flash_bytes() -> tuple[int, str]:
     return total - free, "space in use on the file system holding the home directory"
 
 
+def _latency(field: str) -> Callable[[], tuple[float, str]]:
+    """The measurer of a ``latency`` constant: LiteRT on a probe model, at this clock."""
+    def measure_it() -> tuple[float, str]:
+        # Imported here: the probes need LiteRT, which only this field's loading uses.
+        from edgedistill.errors import EdgeDistillError
+        from edgedistill.profile.probe import host_constant
+
+        try:
+            return host_constant(field, _clock_hz()[0], _threads()[0])
+        except (EdgeDistillError, ImportError) as exc:
+            raise Unmeasurable(str(exc)) from None
+    return measure_it
+
+
 MEASURES: dict[str, Callable[[], tuple[Any, str]]] = {
     "processor": _processor,
     "cores[].core": _processor,
@@ -150,6 +164,10 @@ MEASURES: dict[str, Callable[[], tuple[Any, str]]] = {
     "memory.reserved_flash_bytes": _reserved_flash_bytes,
     "memory.reserved_ram_bytes": _reserved_ram_bytes,
     "latency.threads": _threads,
+    **{f"latency.{field}": _latency(field) for field in (
+        "cycles_per_mac.conv", "cycles_per_mac.depthwise", "cycles_per_mac.fully_connected",
+        "cycles_per_element", "cycles_per_op", "cycles_per_byte", "cycles_per_invoke",
+        "float_slowdown")},
 }
 
 

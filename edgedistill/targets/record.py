@@ -44,8 +44,8 @@ class LatencyModel:
         >>> m = LatencyModel({"conv": 1.0, "depthwise": 2.0, "fully_connected": 1.5},
         ...                  cycles_per_element=3.0, cycles_per_op=900.0,
         ...                  float_slowdown=4.0, threads=1)
-        >>> m.cycles_per_mac["depthwise"], m.cycles_per_byte
-        (2.0, 0.0)
+        >>> m.cycles_per_mac["depthwise"], m.cycles_per_byte, m.cycles_per_invoke
+        (2.0, 0.0, 0.0)
     """
 
     cycles_per_mac: Mapping[str, float]
@@ -54,6 +54,7 @@ class LatencyModel:
     float_slowdown: float
     threads: int
     cycles_per_byte: float = 0.0
+    cycles_per_invoke: float = 0.0
 
     def __post_init__(self) -> None:
         _frozen(self, cycles_per_mac=MappingProxyType(dict(self.cycles_per_mac)))
@@ -64,7 +65,8 @@ class LatencyModel:
                 "cycles_per_element": self.cycles_per_element,
                 "cycles_per_op": self.cycles_per_op,
                 "float_slowdown": self.float_slowdown, "threads": self.threads,
-                "cycles_per_byte": self.cycles_per_byte}
+                "cycles_per_byte": self.cycles_per_byte,
+                "cycles_per_invoke": self.cycles_per_invoke}
 
 
 @dataclass(frozen=True)

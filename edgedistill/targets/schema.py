@@ -24,16 +24,21 @@ Fields (required unless marked optional; defaults in brackets):
 - ``npu`` (optional): ``{name, macs_per_cycle}`` of a neural accelerator.
 - ``latency``: per-operator-kind efficiency for ``profile.latency``:
   ``cycles_per_mac.{conv, depthwise, fully_connected}``,
-  ``cycles_per_element``, ``cycles_per_op``, ``float_slowdown`` and
-  ``threads`` (optional) [1].
+  ``cycles_per_element``, ``cycles_per_op``, ``float_slowdown``, and optional
+  ``cycles_per_byte`` [0], ``cycles_per_invoke`` [0] and ``threads`` [1].
+- ``runtimes`` (optional) [none]: other runtimes' constants, by runtime id:
+  ``{name, kernels?, version?, latency?}``, ``latency`` giving only what
+  differs from the target's (:meth:`Target.with_runtime`).
 
 New fields are added as optional ones with a default, so files written today
 keep loading.
 
 ``value: auto`` (``processor``, ``cores[].core``, ``cores[].count``, ``isa``,
-``clock_hz``, ``memory`` byte counts but ``sram_bytes``, ``latency.threads``)
-is measured on the machine loading the file (:mod:`edgedistill.targets._host`);
-the recorded source then starts with ``measured at load:`` and says how.
+``clock_hz``, ``memory`` byte counts but ``sram_bytes``, every ``latency``
+field) is measured on the machine loading the file
+(:mod:`edgedistill.targets._host`; the latency constants with LiteRT on probe
+models, :mod:`edgedistill.profile.probe`); the recorded source then starts
+with ``measured at load:`` and says how.
 
 ``extends`` and abstract bases are the loader's business
 (:mod:`edgedistill.targets.loader`). Validation is strict: a missing,
@@ -83,12 +88,14 @@ _RESERVED = Num(integer=True, positive=False, auto=True)
 _RUNTIME = {"name": Text(choices=RUNTIMES), "kernels": Text(choices=KERNELS, required=False),
             "version": Text(required=False), "id": Text(required=False)}
 _LATENCY = {
-    "cycles_per_mac": Section({kind: Num() for kind in MAC_KINDS}),
-    "cycles_per_element": Num(),
-    "cycles_per_op": Num(positive=False),
-    "cycles_per_byte": Num(positive=False, required=False, default=0.0,
+    "cycles_per_mac": Section({kind: Num(auto=True) for kind in MAC_KINDS}),
+    "cycles_per_element": Num(positive=False, auto=True),
+    "cycles_per_op": Num(positive=False, auto=True),
+    "cycles_per_byte": Num(positive=False, required=False, default=0.0, auto=True,
                            default_source="default: memory traffic not costed"),
-    "float_slowdown": Num(),
+    "cycles_per_invoke": Num(positive=False, required=False, default=0.0, auto=True,
+                             default_source="default: per-invoke overhead not costed"),
+    "float_slowdown": Num(auto=True),
     "threads": Num(integer=True, required=False, default=1, auto=True,
                    default_source="default: one thread"),
 }

@@ -1,0 +1,198 @@
+"""Latency constants of this machine, measured with LiteRT on small probe models.
+
+The host target's ``latency`` fields read ``value: auto``; this module gives
+them. Each probe is an int8 model built here (no TensorFlow: the LiteRT
+flatbuffer schema), timed like :func:`edgedistill.profile.measure.measure_litert`
+on the host's thread count, and the constants follow by subtraction:
+
+* ``one``, ``chain``: one and 32 chained 1x1 convolutions on 2x2x8 values;
+  their difference over 31 is ``cycles_per_op``, the rest of ``one`` is
+  ``cycles_per_invoke``;
+* ``conv3``, ``conv1``: a 3x3 convolution 16x16x32 -> 32 (92 MACs per
+  activation byte) and a 1x1 convolution 32x32x16 -> 16 (8 per byte); the two
+  equations give ``cycles_per_mac.conv`` and ``cycles_per_byte`` (activation
+  bytes read and written);
+* ``depthwise``: a 3x3 depthwise convolution on 32x32x64;
+* ``fully_connected``: 256 -> 256, weights small enough to stay in cache as a
+  small model's do;
+* ``element``: one ADD of 65536 values;
+* ``float``: ``conv3`` in float32 over int8, ``float_slowdown``.
+
+The models being profiled are never among them, so the host estimate of those
+models checks the constants rather than restating a fit. Results are kept for
+the life of the process.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flatbuffers
+import numpy as np
+
+from edgedistill.profile.measure import measure_litert
+
+RUNS, WARMUP, CHAIN = 30, 5, 32
+
+
+class _Graph:
+    """A one-subgraph TFLite model under construction, int8 unless ``float32``."""
+
+    def __init__(self, float32: bool = False) -> None:
+        from ai_edge_litert import schema_py_generated as schema
+
+        self.s, self.float32 = schema, float32
+        self.rng = np.random.default_rng(0)
+        self.buffers, self.tensors, self.ops, self.codes = [schema.BufferT()], [], [], []
+
+    def tensor(self, shape, data=None, bias=False, channels=1, axis=0) -> int:
+        s, t = self.s, self.s.TensorT()
+        t.shape, t.name, t.buffer = list(shape), f"t{len(self.tensors)}".encode(), 0
+        dtype = np.float32 if self.float32 else (np.int32 if bias else np.int8)
+        t.type = {np.int8: s.TensorType.INT8, np.int32: s.TensorType.INT32,
+                  np.float32: s.TensorType.FLOAT32}[dtype]
+        if not self.float32:
+            t.quantization = s.QuantizationParametersT()
+            t.quantization.scale = [1 / 64] * channels
+            t.quantization.zeroPoint = [0] * channels
+            t.quantization.quantizedDimension = axis
+        if data is not None:
+            buffer = s.BufferT()
+            buffer.data = np.frombuffer(np.asarray(data, dtype).tobytes(), np.uint8)
+            self.buffers.append(buffer)
+            t.buffer = len(self.buffers) - 1
+        self.tensors.append(t)
+        return len(self.tensors) - 1
+
+    def _weights(self, shape, channels=1, axis=0) -> int:
+        data = (self.rng.standard_normal(shape) if self.float32
+                else self.rng.integers(-127, 128, shape))
+        return self.tensor(shape, data, channels=channels, axis=axis)
+
+    def _op(self, code, inputs, outputs, options_type, options) -> int:
+        if code not in self.codes:
+            self.codes.append(code)
+        o = self.s.OperatorT()
+        o.opcodeIndex, o.inputs, o.outputs = self.codes.index(code), inputs, outputs
+        o.builtinOptionsType, o.builtinOptions = options_type, options
+        self.ops.append(o)
+        return outputs[0]
+
+    def conv(self, x: int, side: int, cin: int, cout: int, k: int) -> int:
+        s = self.s
+        w = self._weights((cout, k, k, cin), channels=cout)
+        b = self.tensor((cout,), np.zeros(cout), bias=True, channels=cout)
+        options = s.Conv2DOptionsT()
+        options.padding, options.strideW, options.strideH = s.Padding.SAME, 1, 1
+        return self._op(s.BuiltinOperator.CONV_2D, [x, w, b], [self.tensor((1, side, side, cout))],
+                        s.BuiltinOptions.Conv2DOptions, options)
+
+    def depthwise(self, x: int, side: int, c: int) -> int:
+        s = self.s
+        w = self._weights((1, 3, 3, c), channels=c, axis=3)
+        b = self.tensor((c,), np.zeros(c), bias=True, channels=c)
+        options = s.DepthwiseConv2DOptionsT()
+        options.padding, options.strideW, options.strideH = s.Padding.SAME, 1, 1
+        options.depthMultiplier = 1
+        return self._op(s.BuiltinOperator.DEPTHWISE_CONV_2D, [x, w, b],
+                        [self.tensor((1, side, side, c))],
+                        s.BuiltinOptions.DepthwiseConv2DOptions, options)
+
+    def fully_connected(self, x: int, n: int) -> int:
+        s = self.s
+        w, b = self._weights((n, n)), self.tensor((n,), np.zeros(n), bias=True)
+        return self._op(s.BuiltinOperator.FULLY_CONNECTED, [x, w, b], [self.tensor((1, n))],
+                        s.BuiltinOptions.FullyConnectedOptions, s.FullyConnectedOptionsT())
+
+    def add(self, x: int, n: int) -> int:
+        s = self.s
+        return self._op(s.BuiltinOperator.ADD, [x, x], [self.tensor((1, n))],
+                        s.BuiltinOptions.AddOptions, s.AddOptionsT())
+
+    def pack(self, x: int, y: int) -> bytes:
+        s = self.s
+        graph = s.SubGraphT()
+        graph.tensors, graph.inputs, graph.outputs, graph.operators = self.tensors, [x], [y], \
+            self.ops
+        model = s.ModelT()
+        model.version, model.subgraphs, model.buffers, model.operatorCodes = 3, [graph], \
+            self.buffers, []
+        for code in self.codes:
+            c = s.OperatorCodeT()
+            c.builtinCode, c.deprecatedBuiltinCode, c.version = code, min(code, 127), 1
+            model.operatorCodes.append(c)
+        builder = flatbuffers.Builder(1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
+
+
+# name -> (builder, MACs, activation bytes read and written, elements written)
+_PROBES = {
+    "one": (lambda g, x: g.conv(x, 2, 8, 8, 1), (1, 2, 2, 8), 0, 0, 0),
+    "chain": (lambda g, x: functools.reduce(lambda y, _: g.conv(y, 2, 8, 8, 1), range(CHAIN), x),
+              (1, 2, 2, 8), 0, 0, 0),
+    "conv3": (lambda g, x: g.conv(x, 16, 32, 32, 3), (1, 16, 16, 32), 16 * 16 * 32 * 9 * 32,
+              2 * 16 * 16 * 32, 0),
+    "conv1": (lambda g, x: g.conv(x, 32, 16, 16, 1), (1, 32, 32, 16), 32 * 32 * 16 * 16,
+              2 * 32 * 32 * 16, 0),
+    "depthwise": (lambda g, x: g.depthwise(x, 32, 64), (1, 32, 32, 64), 32 * 32 * 64 * 9,
+                  2 * 32 * 32 * 64, 0),
+    "fully_connected": (lambda g, x: g.fully_connected(x, 256), (1, 256), 256 * 256, 512, 0),
+    "element": (lambda g, x: g.add(x, 65536), (1, 65536), 0, 3 * 65536, 65536),
+}
+
+
+@functools.cache
+def _cycles(name: str, threads: int, clock_hz: int, float32: bool = False) -> float:
+    build, shape = _PROBES[name][:2]
+    graph = _Graph(float32)
+    x = graph.tensor(shape)
+    content = graph.pack(x, build(graph, x))
+    ms = measure_litert(content, threads, warmup=WARMUP, runs=RUNS).median_ms
+    return ms * 1e-3 * clock_hz
+
+
+@functools.cache
+def host_constants(clock_hz: int, threads: int) -> dict[str, float]:
+    """Every ``latency`` constant of this machine, keyed by its field path.
+
+    Example:
+        >>> host_constants(2_600_000_000, 2)["cycles_per_op"] > 0  # doctest: +SKIP
+        True
+    """
+    def cycles(name: str) -> float:
+        return _cycles(name, threads, clock_hz)
+
+    def macs(name: str) -> int:
+        return _PROBES[name][2]
+
+    def nbytes(name: str) -> int:
+        return _PROBES[name][3]
+
+    per_op = max((cycles("chain") - cycles("one")) / (CHAIN - 1), 0.0)
+    invoke = max(cycles("one") - per_op, 0.0)
+    fixed = per_op + invoke
+    # Work per MAC on `threads` threads plus cost per activation byte, from two convolutions.
+    a = np.array([[macs(n) / threads, nbytes(n)] for n in ("conv3", "conv1")])
+    conv, per_byte = np.linalg.solve(a, [cycles(n) - fixed for n in ("conv3", "conv1")])
+    if per_byte < 0:
+        per_byte, conv = 0.0, (cycles("conv3") - fixed) * threads / macs("conv3")
+
+    def per_mac(name: str) -> float:
+        return max(cycles(name) - fixed - per_byte * nbytes(name), 0.0) * threads / macs(name)
+
+    element = max(cycles("element") - fixed - per_byte * nbytes("element"), 0.0) / 65536
+    return {
+        "cycles_per_op": per_op, "cycles_per_invoke": invoke, "cycles_per_byte": float(per_byte),
+        "cycles_per_mac.conv": float(conv), "cycles_per_mac.depthwise": per_mac("depthwise"),
+        "cycles_per_mac.fully_connected": per_mac("fully_connected"),
+        "cycles_per_element": element,
+        "float_slowdown": _cycles("conv3", threads, clock_hz, True) / cycles("conv3"),
+    }
+
+
+def host_constant(field: str, clock_hz: int, threads: int) -> tuple[float, str]:
+    """One ``latency`` field of this machine (``cycles_per_mac.conv`` ...) and how it was got."""
+    how = (f"LiteRT on int8 probe models (edgedistill/profile/probe.py), {threads} thread(s), "
+           f"median of {RUNS} invokes after {WARMUP}, at {clock_hz / 1e9:.2f} GHz")
+    return host_constants(clock_hz, threads)[field], how

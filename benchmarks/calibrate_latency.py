@@ -104,13 +104,13 @@ def memory_term_identifiability(published: Published, ops_by_model: dict) -> Non
     y = np.array([published.ms[name] * 1e-3 * 120e6 for name in ops_by_model])
     macs = _mac_rows(ops_by_model)
     print(f"\n{published.runtime}: cycles_per_byte as a fourth free parameter")
-    for label, count in (("weights + activations", lambda o: o.param_bytes + o.activation_bytes),
-                         ("activations only", lambda o: o.activation_bytes)):
+    for label, count in (("activations (the model's)", lambda o: o.activation_bytes),
+                         ("weights + activations", lambda o: o.param_bytes + o.activation_bytes)):
         nbytes = [sum(count(o) for o in ops) for ops in ops_by_model.values()]
         a = np.column_stack([macs, nbytes])
         params, _ = nnls(a / y[:, None], np.ones(len(y)))
         worst = np.max(np.abs(a @ params / y - 1))
-        print(f"  bytes = {label:<22} cycles_per_mac {np.round(params[:3], 3)}  "
+        print(f"  bytes = {label:<26} cycles_per_mac {np.round(params[:3], 3)}  "
               f"cycles_per_byte {params[3]:.3f}  worst error {worst:.1%}")
 
 

@@ -530,7 +530,8 @@ def profile(models, target_names, bundle, runtime, max_latency_ms, fmt, report_f
     """
     from edgedistill import targets as targets_lib
     from edgedistill.profile import profile_model
-    from edgedistill.reports.profile import comparison_report, profile_report
+    from edgedistill.reports.comparison import comparison_report
+    from edgedistill.reports.profile import profile_report
 
     _check_report_file(report_file, force)
     if bundle and len(models) > 1:

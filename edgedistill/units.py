@@ -37,14 +37,17 @@ def fmt_macs(n: int) -> str:
 
 
 def fmt_ms(ms: float) -> str:
-    """Milliseconds: three significant digits, two below 1 ms.
+    """Milliseconds: three significant digits, two below 1 ms, and microseconds below
+    0.001 ms (where two digits of milliseconds would turn to exponent notation).
 
     Example:
-        >>> fmt_ms(181.93), fmt_ms(2.345), fmt_ms(0.00417), fmt_ms(1234.5)
-        ('182 ms', '2.35 ms', '0.0042 ms', '1234 ms')
+        >>> fmt_ms(181.93), fmt_ms(2.345), fmt_ms(0.00417), fmt_ms(1234.5), fmt_ms(0.000048)
+        ('182 ms', '2.35 ms', '0.0042 ms', '1234 ms', '0.048 µs')
     """
     if ms >= 100:
         return f"{ms:.0f} ms"
+    if 0 < ms < 0.001:
+        return f"{1000 * ms:.2g} µs"
     return f"{ms:.3g} ms" if ms >= 1 else f"{ms:.2g} ms"
 
 

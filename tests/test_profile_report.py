@@ -168,6 +168,7 @@ def test_units():
     assert fmt_bytes(5 * 1024 ** 3) == "5 GiB" and fmt_bytes(-2100) == "-2.1 KiB"
     assert fmt_macs(1_500_000_000) == "1.5 GMAC" and fmt_macs(999) == "999 MAC"
     assert fmt_ms(0.5) == "0.5 ms" and fmt_ms(12.345) == "12.3 ms" and fmt_ms(0.0123) == "0.012 ms"
+    assert fmt_ms(0.000048) == "0.048 µs" and fmt_ms(0) == "0 ms"
 
 
 def test_profiling_and_rendering_do_not_import_tensorflow():
@@ -176,7 +177,8 @@ def test_profiling_and_rendering_do_not_import_tensorflow():
         "import sys\n"
         "from edgedistill import targets\n"
         "from edgedistill.profile import profile_model\n"
-        "from edgedistill.reports.profile import comparison_report, profile_report\n"
+        "from edgedistill.reports.comparison import comparison_report\n"
+        "from edgedistill.reports.profile import profile_report\n"
         f"r = profile_model({str(path)!r}, targets.list_targets())\n"
         "for report in (profile_report(r), comparison_report([r, r])):\n"
         "    report.renderables()\n"

@@ -10,11 +10,13 @@ Builders (each imports only what it needs, so reporting on a profile never
 imports TensorFlow):
 
 - :func:`edgedistill.reports.profile.profile_report`,
-  :func:`edgedistill.reports.profile.comparison_report`
-- :func:`edgedistill.reports.stages.distill_report`, ``conversion_report``,
-  ``quantization_report``, ``micro_report``, ``convert_command_report``,
-  ``recipe_report``, ``recipes_report``, ``pipeline_report``
-- :func:`edgedistill.reports.targets.targets_report`, ``target_report``
+  :func:`edgedistill.reports.comparison.comparison_report`
+- :mod:`edgedistill.reports.training`: ``distill_report``, ``recipe_report``,
+  ``recipes_report``
+- :mod:`edgedistill.reports.deploy`: ``conversion_report``,
+  ``quantization_report``, ``micro_report``, ``convert_command_report``
+- :func:`edgedistill.reports.pipeline.pipeline_report`
+- :mod:`edgedistill.reports.targets`: ``targets_report``, ``target_report``
 
 Example:
     >>> from edgedistill.reports.profile import profile_report

@@ -64,6 +64,34 @@ def bars(labels: Sequence[str], values: Sequence[float], xlabel: str) -> str:
     return _svg(fig)
 
 
+def latency_floor(labels: Sequence[str], latency: Sequence[float],
+                  floor: Sequence[float | None], measured: Sequence[float | None]) -> str:
+    """One bar per label (target) for the estimate, a tick at its floor and a diamond at
+    its measurement, where there are ones, on a log axis.
+
+    Example:
+        >>> svg = latency_floor(["nucleo", "host"], [195.0, 0.07], [11.0, 0.008], [None, 0.05])
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    fig, (ax,) = _figure(len(labels))
+    ax.barh(range(len(latency)), latency, color=SERIES[0], height=0.7)
+    rows = [i for i, f in enumerate(floor) if f is not None]
+    ax.vlines([floor[i] for i in rows], [i - 0.4 for i in rows], [i + 0.4 for i in rows],
+              color=LIMIT, linewidth=2)
+    ran = [i for i, m in enumerate(measured) if m is not None]
+    ax.plot([measured[i] for i in ran], ran, "D", color=SERIES[1], markersize=7)
+    _rows(ax, labels)
+    ax.set_xscale("log")
+    ax.set_xlabel("ms per inference")
+    ax.legend(handles=[Patch(color=SERIES[0], label="estimate"),
+                       Line2D([], [], color=LIMIT, linewidth=2, label="roofline floor"),
+                       Line2D([], [], marker="D", linestyle="", color=SERIES[1],
+                              label="measured")], loc="lower right", fontsize="small")
+    return _svg(fig)
+
+
 def grouped_bars(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]]],
                  xlabel: str, log: bool = False) -> str:
     """One group of bars per label (per target), one bar per series (per model).

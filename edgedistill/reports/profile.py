@@ -1,4 +1,4 @@
-"""Reports of profiles: one model, or several side by side.
+"""The report of one profile, and the parts a comparison of several shares with it.
 
 Units are the ones people read: bytes as B / KiB / MiB, MACs as kMAC / MMAC /
 GMAC, latency in ms. Tables show at most :data:`MAX_OPS_SHOWN` operators (the
@@ -11,25 +11,24 @@ from collections.abc import Sequence
 from pathlib import PurePath
 
 from edgedistill.profile import RAM_MEASURED, ProfileReport
+from edgedistill.profile.fit import VELA, TargetFit
 from edgedistill.reports import Report
-from edgedistill.reports.document import (
-    Cell,
-    Column,
-    Facts,
-    Figure,
-    Heading,
-    Note,
-    Table,
-    demoted,
-)
+from edgedistill.reports.document import Cell, Column, Facts, Figure, Heading, Note, Table
 from edgedistill.units import fmt_bytes, fmt_macs, fmt_ms
 
 MAX_OPS_SHOWN = 30
 # Plots of more operators than this show the slowest ones; the tables say the rest.
 MAX_OPS_PLOTTED = 60
 
-_ESTIMATE_NOTE = ("Latency is an analytic estimate (edgedistill/profile/latency.py); headroom "
-                  "is what is left after the model and the target's reserved bytes.")
+ESTIMATE_NOTE = ("Latency is an estimate for the runtime named (edgedistill/profile/latency.py; "
+                 "Vela's on Ethos-U targets); the roofline floor is the MACs at the target's "
+                 "peak MACs per cycle, and % of peak is that floor over the estimate. Headroom "
+                 "is what is left after the model and the target's reserved bytes.")
+
+
+def model_name(report: ProfileReport) -> str:
+    """The model's file name."""
+    return PurePath(report.model.path.replace("\\", "/")).name
 
 
 def _ram_note(report: ProfileReport) -> str:
@@ -52,19 +51,56 @@ def _summary(report: ProfileReport) -> Facts:
     ])
 
 
-def _verdict(fit) -> Cell:
-    return Cell(fit.verdict, tone="good" if fit.fits else "bad")
+def verdict_cell(fit: TargetFit, latency: bool = False) -> Cell:
+    """The verdict, green when every check passed and red when one failed; with
+    ``latency``, the latency with the verdict under it when it failed."""
+    if latency:
+        return Cell(fmt_ms(fit.latency_ms), tone="" if fit.ok else "bad",
+                    note="" if fit.ok else fit.verdict)
+    return Cell(fit.verdict, tone="good" if fit.ok else "bad")
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}%" if value >= 1 else f"{value:.2g}%"
 
 
 def _targets_table(report: ProfileReport) -> Table:
-    columns = (Column("target", wrap=False), Column("kind"),
-               Column("latency (est.)", numeric=True, short="latency"), Column("verdict"),
-               Column("flash headroom", numeric=True, short="flash left"),
+    columns = (Column("target", wrap=False), Column("kind", terminal=False),
+               Column("runtime", wrap=False),
+               Column("latency (est.)", numeric=True, short="latency"),
+               Column("source", terminal=False),
+               Column("roofline floor", numeric=True, terminal=False),
+               Column("% of peak", numeric=True, terminal=False), Column("verdict"),
+               # Terminals are narrow; the verdict says whether flash fits.
+               Column("flash headroom", numeric=True, terminal=False),
                Column("RAM headroom", numeric=True, short="RAM left"))
-    rows = [(fit.target, fit.kind, fmt_ms(fit.latency_ms), _verdict(fit),
-             fmt_bytes(fit.flash_headroom_bytes), fmt_bytes(fit.ram_headroom_bytes))
+    rows = [(fit.target, fit.kind, fit.runtime.id if fit.runtime else "—",
+             fmt_ms(fit.latency_ms), fit.latency_source,
+             "—" if fit.floor_ms is None else fmt_ms(fit.floor_ms), _percent(fit.floor_pct),
+             verdict_cell(fit), fmt_bytes(fit.flash_headroom_bytes),
+             fmt_bytes(fit.ram_headroom_bytes))
             for fit in report.targets]
     return Table(columns, rows, title="Targets")
+
+
+def _why_not(report: ProfileReport) -> list:
+    """The failed checks with their reasons and shortfalls, the host's measurement, and
+    each target's notes (Vela's configuration, why something was not measured)."""
+    failed = [(fit.target, v.check, v.detail) for fit in report.targets
+              for v in fit.verdicts if v.ok is False]
+    blocks: list = []
+    if failed:
+        blocks.append(Table((Column("target", wrap=False), Column("check"), Column("reason")),
+                            failed, title="Why not"))
+    for fit in report.targets:
+        if fit.measured is not None:
+            m = fit.measured
+            blocks.append(Note(
+                f"{fit.target}: measured {fmt_ms(m.median_ms)} (median of {m.runs} runs after "
+                f"{m.warmup} warm-up, {m.threads} thread(s), {m.version}) beside the "
+                f"{fmt_ms(fit.latency_ms)} estimate."))
+        blocks += [Note(f"{fit.target}: {note}") for note in fit.notes]
+    return blocks
 
 
 def _shown_ops(report: ProfileReport) -> tuple[list[int], str]:
@@ -106,10 +142,9 @@ def _op_labels(report: ProfileReport, indices: Sequence[int]) -> list[str]:
 
 def _plotted(values: Sequence[float]) -> list[int]:
     """The ops a plot shows, in graph order: all, or the slowest :data:`MAX_OPS_PLOTTED`."""
-    indices = range(len(values))
     if len(values) <= MAX_OPS_PLOTTED:
-        return list(indices)
-    return sorted(sorted(indices, key=lambda i: -values[i])[:MAX_OPS_PLOTTED])
+        return list(range(len(values)))
+    return sorted(sorted(range(len(values)), key=lambda i: -values[i])[:MAX_OPS_PLOTTED])
 
 
 def _op_figures(report: ProfileReport, name: str) -> list[Figure]:
@@ -138,20 +173,28 @@ def _op_figures(report: ProfileReport, name: str) -> list[Figure]:
     return figures
 
 
-def _limits_figure(reports: Sequence[ProfileReport], names: Sequence[str]) -> Figure:
-    """Flash and RAM of each model against each target's limits (a limit is the need plus
-    the headroom left)."""
+def needs(report: ProfileReport, fit: TargetFit) -> tuple[int, int]:
+    """The flash and RAM bytes ``fit`` was checked with: Vela's compiled model and SRAM on
+    an Ethos-U target, else the model file and the arena."""
+    if fit.latency_source == VELA and fit.vela is not None:
+        return fit.vela.compiled_bytes, max(fit.vela.sram_bytes, 1)
+    return report.totals.flash_bytes, report.totals.ram_bytes
+
+
+def limits_figure(reports: Sequence[ProfileReport], names: Sequence[str]) -> Figure:
+    """Flash and RAM of each model against each target's limits (a limit is the need
+    plus the headroom left)."""
     from edgedistill.reports import plots
 
-    fits = reports[0].targets
-
     def draw() -> str:
-        pairs = list(zip(names, reports, strict=True))
-        flash = [(n, [r.totals.flash_bytes] * len(fits)) for n, r in pairs]
-        ram = [(n, [r.totals.ram_bytes] * len(fits)) for n, r in pairs]
+        fits = reports[0].targets
+        flash = [(n, [needs(r, f)[0] for f in r.targets]) for n, r in zip(names, reports,
+                                                                          strict=True)]
+        ram = [(n, [needs(r, f)[1] for f in r.targets]) for n, r in zip(names, reports,
+                                                                        strict=True)]
         first = reports[0]
-        flash_limits = [first.totals.flash_bytes + f.flash_headroom_bytes for f in fits]
-        ram_limits = [first.totals.ram_bytes + f.ram_headroom_bytes for f in fits]
+        flash_limits = [needs(first, f)[0] + f.flash_headroom_bytes for f in fits]
+        ram_limits = [needs(first, f)[1] + f.ram_headroom_bytes for f in fits]
         return plots.against_limits([f.target for f in fits],
                                     [("flash (bytes)", flash, flash_limits),
                                      ("RAM (bytes)", ram, ram_limits)])
@@ -159,102 +202,42 @@ def _limits_figure(reports: Sequence[ProfileReport], names: Sequence[str]) -> Fi
     return Figure(f"Flash and RAM of {subject} against each target's limits", draw)
 
 
-def _name(report: ProfileReport) -> str:
-    return PurePath(report.model.path.replace("\\", "/")).name
+def _latency_figure(report: ProfileReport, name: str) -> Figure:
+    from edgedistill.reports import plots
+
+    fits = report.targets
+
+    def draw() -> str:
+        return plots.latency_floor([f.target for f in fits], [f.latency_ms for f in fits],
+                                   [f.floor_ms for f in fits],
+                                   [f.measured.median_ms if f.measured else None for f in fits])
+    return Figure(f"Estimated latency of {name} per target, with its roofline floor", draw)
 
 
-def _model_blocks(report: ProfileReport, name: str, with_targets: bool) -> list:
+def model_blocks(report: ProfileReport, name: str, with_targets: bool) -> list:
+    """A model's heading, summary, targets (or, ``with_targets`` False, only the reasons
+    of its failed checks), operators and figures."""
     blocks: list = [Heading(f"Profile of {name}"), _summary(report)]
     if with_targets and report.targets:
-        blocks += [_targets_table(report), Note(_ESTIMATE_NOTE),
-                   _limits_figure([report], [name])]
+        blocks += [_targets_table(report), *_why_not(report), Note(ESTIMATE_NOTE),
+                   _latency_figure(report, name), limits_figure([report], [name])]
+    else:
+        # A comparison's grid gives each verdict; the reasons stay with their model.
+        blocks += _why_not(report)
     return [*blocks, _ops_table(report), *_op_figures(report, name)]
 
 
 def profile_report(report: ProfileReport) -> Report:
-    """The report of one profile: a summary, a per-target table, a per-op table, and in
-    HTML the flash and RAM against each target's limits and the latency per operator.
+    """The report of one profile: a summary, a per-target table (runtime, latency, roofline,
+    verdict, headroom) with the reasons of every failed check, a per-op table, and in HTML
+    the latency per target and per operator and the flash and RAM against each target's
+    limits.
 
     Example:
         >>> r = profile_report(profile_model("kws_ref_model.tflite", targets.list_targets()))
         >>> r.render("md").splitlines()[0]  # doctest: +SKIP
         '# Profile of kws_ref_model.tflite'
     """
-    name = _name(report)
-    return Report("profile", f"Profile of {name}", tuple(_model_blocks(report, name, True)),
+    name = model_name(report)
+    return Report("profile", f"Profile of {name}", tuple(model_blocks(report, name, True)),
                   report.to_dict())
-
-
-def _distinct_names(reports: Sequence[ProfileReport]) -> list[str]:
-    """File names, with as many parent folders as it takes to tell them apart."""
-    paths = [PurePath(r.model.path.replace("\\", "/")) for r in reports]
-    depth = 1
-    while True:
-        names = ["/".join(p.parts[-depth:]) for p in paths]
-        if len(set(names)) == len(names) or depth >= max(len(p.parts) for p in paths):
-            return names
-        depth += 1
-
-
-def _models_table(reports: Sequence[ProfileReport], names: Sequence[str]) -> Table:
-    columns = (Column("model", wrap=False), Column("operators", numeric=True, short="ops"),
-               Column("MACs", numeric=True), Column("parameters", numeric=True, short="params"),
-               Column("flash", numeric=True), Column("RAM", numeric=True),
-               Column("RAM is", terminal=False))
-    rows = [(n, str(r.model.op_count), fmt_macs(r.totals.macs), fmt_bytes(r.totals.param_bytes),
-             fmt_bytes(r.totals.flash_bytes), fmt_bytes(r.totals.ram_bytes),
-             r.totals.ram_source) for n, r in zip(names, reports, strict=True)]
-    return Table(columns, rows, title="Models")
-
-
-def _grid(reports: Sequence[ProfileReport], names: Sequence[str]) -> Table:
-    """Targets x models: the estimated latency, red with the verdict when it does not fit."""
-    columns = (Column("target", wrap=False),
-               *(Column(n, numeric=True) for n in names))
-    rows = []
-    for i, fit in enumerate(reports[0].targets):
-        cells = []
-        for report in reports:
-            f = report.targets[i]
-            cells.append(Cell(fmt_ms(f.latency_ms), tone="" if f.fits else "bad",
-                              note="" if f.fits else f.verdict))
-        rows.append((fit.target, *cells))
-    return Table(columns, rows, title="Estimated latency per target",
-                 caption="red: does not fit (the reason below the latency)")
-
-
-def comparison_report(reports: Sequence[ProfileReport]) -> Report:
-    """Several profiles side by side: the models, a targets x models grid of latency and
-    fit, then each model's summary and operators; in HTML the latency and flash and RAM of
-    every model against each target's limits.
-
-    Raises:
-        ValueError: fewer than two reports, or reports on different targets.
-
-    Example:
-        >>> chosen = targets.list_targets()
-        >>> r = comparison_report([profile_model(p, chosen) for p in ("a.tflite", "b.tflite")])
-        >>> [p["model"]["path"] for p in r.to_dict()]  # doctest: +SKIP
-        ['a.tflite', 'b.tflite']
-    """
-    if len(reports) < 2:
-        raise ValueError("a comparison needs two profiles or more")
-    chosen = [f.target for f in reports[0].targets]
-    if any([f.target for f in r.targets] != chosen for r in reports):
-        raise ValueError("the profiles to compare must be on the same targets, in one order")
-    names = _distinct_names(reports)
-    title = f"Comparison of {len(reports)} models"
-    blocks: list = [Heading(title), _models_table(reports, names)]
-    if chosen:
-        from edgedistill.reports import plots
-
-        def latency() -> str:
-            return plots.grouped_bars(chosen, [(n, [f.latency_ms for f in r.targets])
-                                               for n, r in zip(names, reports, strict=True)],
-                                      "estimated latency (ms)", log=True)
-        blocks += [_grid(reports, names), Note(_ESTIMATE_NOTE),
-                   Figure("Estimated latency of each model per target", latency),
-                   _limits_figure(reports, names)]
-    for report, name in zip(reports, names, strict=True):
-        blocks += demoted(_model_blocks(report, name, with_targets=False))
-    return Report("profile-comparison", title, tuple(blocks), [r.to_dict() for r in reports])

@@ -15,6 +15,9 @@ from edgedistill.reports.document import Block, Cell, Facts, Figure, Heading, No
 # Plain-text reports (``--report FILE.txt``) are laid out for this width.
 TEXT_WIDTH = 120
 
+# Longer words (a dotted field path) fold, so the columns beside them keep some room.
+_LONGEST_WORD = 24
+
 _STYLES = {"good": "green", "bad": "bold red", "strong": "bold", "": ""}
 
 
@@ -32,8 +35,17 @@ def _rich_table(table: Table) -> RichTable:
                     box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for i in shown:
         column = table.columns[i]
-        out.add_column(column.short or column.name, justify="right" if column.numeric else "left",
-                       no_wrap=column.numeric or not column.wrap, overflow="fold")
+        header = column.short or column.name
+        # A narrow terminal may wrap a text column between words, never inside one; a
+        # numeric column keeps its values whole and folds a long header (a file name).
+        if column.numeric:
+            shortest = max((len(row[i].text) for row in table.rows), default=1)
+        else:
+            shortest = min(_LONGEST_WORD, max([len(header), *(len(w) for row in table.rows
+                                                              for w in row[i].text.split())]))
+        out.add_column(header, justify="right" if column.numeric else "left",
+                       no_wrap=not column.wrap and not column.numeric, overflow="fold",
+                       min_width=shortest)
     for row in table.rows:
         out.add_row(*(_text(row[i]) for i in shown))
     return out

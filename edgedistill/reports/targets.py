@@ -63,5 +63,5 @@ def target_report(target: Target) -> Report:
             for field, value in _leaves(data)]
     return Report("target", target.title, (
         Heading(target.title), Facts([("file", target.path)]),
-        Table((Column("field", wrap=False), Column("value / source")), rows)),
+        Table((Column("field"), Column("value / source")), rows)),
         target.to_dict())

@@ -72,6 +72,49 @@ def test_extends_merges_sections_and_replaces_values_and_lists(tmp_path):
                             str(BUILTIN / "_cortex-m4f.yaml"))
 
 
+def test_runtimes_merge_id_by_id_and_keep_the_targets_other_constants(tmp_path):
+    path = _file(tmp_path, "my-nucleo", f"""\
+        name: my-nucleo
+        extends: nucleo-l4r5zi
+        runtimes:
+          microtvm-cmsis-nn-2022:
+            latency:
+              cycles_per_mac:
+                conv: {NUMBER % 3.0}
+          tflm-cmsis-nn-2024:
+            name: tflm
+            kernels: cmsis-nn
+            version: {{value: "TFLM 2024", source: "my build"}}
+            latency:
+              cycles_per_op: {NUMBER % 500}
+        """)
+    mine, base = targets.get(str(path)), targets.get("nucleo-l4r5zi")
+    assert mine.runtime_ids == ("tflm-cmsis-nn-2020", "microtvm-cmsis-nn-2022",
+                                "onnc-cmsis-nn-2023", "tflm-cmsis-nn-2024")
+    tvm = mine.runtimes["microtvm-cmsis-nn-2022"]
+    assert tvm.runtime == base.runtimes["microtvm-cmsis-nn-2022"].runtime
+    assert tvm.latency.cycles_per_mac == {**base.runtimes["microtvm-cmsis-nn-2022"].latency
+                                          .cycles_per_mac, "conv": 3.0}
+    new = mine.with_runtime("tflm-cmsis-nn-2024")
+    assert new.latency.cycles_per_op == 500 and new.sources["latency.cycles_per_op"] == "test"
+    assert new.latency.cycles_per_mac == base.latency.cycles_per_mac
+    assert new.sources["latency.cycles_per_mac.conv"] == base.sources["latency.cycles_per_mac.conv"]
+    assert new.runtime.version == "TFLM 2024" and new.sources["runtime.version"] == "my build"
+
+
+@pytest.mark.parametrize("entry, fragments", [
+    ("Bad_Id: {name: tflm}", ["runtimes.Bad_Id", "lower-case"]),
+    ("x: {name: tflm, latency: {bogus: 1}}", ["runtimes.x.latency.bogus", "unknown field"]),
+    ("x: {name: tflm, latency: {cycles_per_op: 5}}", ["runtimes.x.latency.cycles_per_op",
+                                                     "without a source"]),
+    ("x: {kernels: cmsis-nn}", ["runtimes.x.name", "missing field"]),
+    ("tflm-cmsis-nn-2020: {name: tflm}", ["runtimes.tflm-cmsis-nn-2020", "runtime: itself"]),
+])
+def test_bad_runtimes_entries_name_the_field(tmp_path, entry, fragments):
+    path = _file(tmp_path, "odd", f"name: odd\nextends: nucleo-l4r5zi\nruntimes: {{{entry}}}\n")
+    _one_line_error(path, *fragments)
+
+
 def test_a_value_with_its_source_is_replaced_whole(tmp_path):
     path = _file(tmp_path, "b", """\
         name: b

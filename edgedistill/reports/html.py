@@ -26,6 +26,7 @@ th, td { padding: 3px 10px; border-bottom: 1px solid #e3e6eb; text-align: left;
          vertical-align: top; }
 th { background: #eef1f5; font-weight: 600; }
 td.n, th.n { text-align: right; white-space: nowrap; }
+td.w { white-space: nowrap; }
 table.facts th { background: none; text-align: left; white-space: nowrap; }
 .good { color: #17803d; } .bad { color: #c0262d; font-weight: 600; } .strong { font-weight: 700; }
 .note { color: #677084; font-size: .85em; }
@@ -36,8 +37,8 @@ figcaption { color: #4a5263; font-size: .9em; }
 """
 
 
-def _cell(tag: str, c: Cell, numeric: bool) -> str:
-    classes = " ".join(x for x in ("n" if numeric else "", c.tone) if x)
+def _cell(tag: str, c: Cell, numeric: bool, whole: bool = False) -> str:
+    classes = " ".join(x for x in ("n" if numeric else "", "w" if whole else "", c.tone) if x)
     attr = f' class="{classes}"' if classes else ""
     note = f'<div class="note">{escape(c.note)}</div>' if c.note else ""
     text = escape(c.text).replace("\n", "<br>")
@@ -50,7 +51,7 @@ def _table(table: Table, level: int) -> list[str]:
         f'<th{" class=n" if c.numeric else ""}>{escape(c.name)}</th>' for c in table.columns)
         + "</tr></thead><tbody>")
     for row in table.rows:
-        out.append("<tr>" + "".join(_cell("td", c, col.numeric)
+        out.append("<tr>" + "".join(_cell("td", c, col.numeric, not col.wrap)
                                     for c, col in zip(row, table.columns, strict=True)) + "</tr>")
     out.append("</tbody></table>")
     if table.caption:

@@ -19,18 +19,23 @@ imports TensorFlow):
 - :mod:`edgedistill.reports.targets`: ``targets_report``, ``target_report``
 
 Example:
+    >>> from edgedistill import targets
+    >>> from edgedistill.profile import profile_model
     >>> from edgedistill.reports.profile import profile_report
-    >>> report = profile_report(profile_model("kws.tflite", targets.list_targets()))
+    >>> profile = profile_model("kws.tflite", targets.list_targets())  # doctest: +SKIP
+    >>> report = profile_report(profile)  # doctest: +SKIP
     >>> Path("kws.html").write_text(report.render("html"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import PurePath
 from typing import Any
 
 from edgedistill._fileio import json_text
@@ -98,8 +103,8 @@ class Report:
 
 
 def combine(kind: str, title: str, parts: Mapping[str, Report | None],
-            data: Any = None, lead: Sequence[Block] = ()) -> Report:
-    """One report of several: a title, ``lead`` blocks, then each part one level down.
+            data: Any = None) -> Report:
+    """One report of several: a title, then each part one level down.
 
     Args:
         kind: the combined report's kind.
@@ -107,14 +112,13 @@ def combine(kind: str, title: str, parts: Mapping[str, Report | None],
         parts: the parts by name, in order; None parts are left out of the
             blocks and are ``null`` in the JSON.
         data: the JSON value; by default ``{name: part.data}``.
-        lead: blocks shown under the title, before the parts.
 
     Example:
         >>> a = Report("a", "A", (Heading("A"),), {"x": 1})
         >>> combine("ab", "Both", {"a": a, "b": None}).data
         {'a': {'x': 1}, 'b': None}
     """
-    blocks: list[Block] = [Heading(title), *lead]
+    blocks: list[Block] = [Heading(title)]
     for part in parts.values():
         if part is not None:
             blocks.extend(demoted(part.blocks))
@@ -123,7 +127,7 @@ def combine(kind: str, title: str, parts: Mapping[str, Report | None],
     return Report(kind, title, tuple(blocks), data)
 
 
-def format_of(path: str) -> str:
+def format_of(path: str | os.PathLike) -> str:
     """The format ``--report PATH`` writes, from its suffix.
 
     Raises:
@@ -133,7 +137,7 @@ def format_of(path: str) -> str:
         >>> format_of("kws.html")
         'html'
     """
-    suffix = "." + str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else ""
+    suffix = PurePath(path).suffix.lower()
     if suffix not in SUFFIXES:
         raise EdgeDistillError(f"--report {path}: the suffix says the format; use one of "
                                f"{', '.join(SUFFIXES)}")

@@ -50,7 +50,8 @@ def test_bundle_runs_in_tflm_like_litert(bundles, name):
     assert manifest["parity"]["passed"] is True
     assert manifest["parity"]["max_diffs"] == list(check.max_diffs)
     model = read_tflite(mlperf_model(name))
-    assert manifest["model"] == {"file": name, "sha256": model.sha256, "bytes": model.size_bytes}
+    assert manifest["model"] == {"file": name, "sha256": model.sha256, "bytes": model.size_bytes,
+                                 "array": f"g_{name.removesuffix('.tflite').lower()}_data"}
     assert manifest["ops"] == list(model.opcodes)
     arena = manifest["arena"]
     assert arena["recommended_bytes"] == arena["measured_bytes"] + arena["margin_bytes"]

@@ -25,6 +25,7 @@ from conftest import MLPERF_INT8, bundle_files, mlperf_model
 from edgedistill.errors import EdgeDistillError
 from edgedistill.micro import write_micro_bundle
 from edgedistill.micro.bundle import FILES
+from edgedistill.micro.carray import array_name
 from edgedistill.micro.firmware import SKETCH, SKETCH_COPIES, SKETCH_DIR, c_string
 from edgedistill.tflite_file import read_tflite
 
@@ -146,19 +147,41 @@ def test_model_data_compiles_to_the_model_aligned(bundle, kind, tmp_path):
     _run(cxx, *flags, "-std=c++17", "-Wall", "-Werror", "-fsyntax-only", "-x", "c++",
          out / "model_settings.h")
     symbols, sections = _symbols(readelf, obj), _sections(readelf, obj)
-    value, size, binding, index = symbols["g_model_data"]
+    array = bundle.array  # named from the model, so two models link into one firmware
+    assert array == array_name(bundle.model_path)
+    value, size, binding, index = symbols[array]
     assert binding == "GLOBAL" and size == bundle.model_bytes
     name, section_bytes, alignment = sections[index]
-    assert (name, section_bytes) == (".rodata.g_model_data", bundle.model_bytes)
+    assert (name, section_bytes) == (f".rodata.{array}", bundle.model_bytes)
     assert alignment >= 16 and value % 16 == 0
     # The object holds the model's very bytes, and their count.
-    for section in (".rodata.g_model_data", ".rodata.g_model_data_len"):
+    for section in (f".rodata.{array}", f".rodata.{array}_len"):
         _run(objcopy, "-O", "binary", f"--only-section={section}", obj, tmp_path / section)
-    data = (tmp_path / ".rodata.g_model_data").read_bytes()
+    data = (tmp_path / f".rodata.{array}").read_bytes()
     assert hashlib.sha256(data).hexdigest() == bundle.model_sha256
-    assert symbols["g_model_data_len"][2] == "GLOBAL"
-    assert int.from_bytes((tmp_path / ".rodata.g_model_data_len").read_bytes(),
+    assert symbols[f"{array}_len"][2] == "GLOBAL"
+    assert int.from_bytes((tmp_path / f".rodata.{array}_len").read_bytes(),
                           "little") == bundle.model_bytes
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+def test_two_models_link_into_one_program(small, tmp_path):
+    # Each array is named from its model, so two bundles do not collide.
+    int8, floats = small["relu_int8"], small["relu_float"]
+    assert (int8.array, floats.array) == ("g_relu_int8_data", "g_relu_float_data")
+    objects = []
+    for bundle in (int8, floats):
+        objects.append(tmp_path / f"{bundle.array}.o")
+        _run("g++", "-std=c++17", "-c", Path(bundle.out_dir) / "model_data.cc", "-o",
+             objects[-1])
+    (tmp_path / "both.cc").write_text(
+        "#include <cstdio>\n"
+        "extern const unsigned char g_relu_int8_data[];\n"
+        "extern const unsigned int g_relu_int8_data_len, g_relu_float_data_len;\n"
+        'int main() { std::printf("%u %u %c", g_relu_int8_data_len, g_relu_float_data_len, '
+        "g_relu_int8_data[4]); }\n")
+    _run("g++", "-std=c++17", tmp_path / "both.cc", *objects, "-o", tmp_path / "both")
+    assert _run(tmp_path / "both") == f"{int8.model_bytes} {floats.model_bytes} T"
 
 
 def test_without_alignas_the_check_fails(small, tmp_path):
@@ -170,7 +193,7 @@ def test_without_alignas_the_check_fails(small, tmp_path):
     plain.write_text(source.replace("alignas(16) ", ""))
     _run(cxx, *flags, "-Os", "-fdata-sections", "-I", small["relu_int8"].out_dir, "-c", plain,
          "-o", tmp_path / "plain.o")
-    index = _symbols(readelf, tmp_path / "plain.o")["g_model_data"][3]
+    index = _symbols(readelf, tmp_path / "plain.o")[small["relu_int8"].array][3]
     assert _sections(readelf, tmp_path / "plain.o")[index][2] < 16
 
 
@@ -284,7 +307,7 @@ def test_main_cc_and_the_sketch_are_one_application(bundle):
     assert re.search(r"^#include <TensorFlowLite.h>$", sketch, re.M)
     assert "int main()" in main and "int main()" not in sketch
     assert "alignas(16) static uint8_t tensor_arena[kTensorArenaSize];" in main
-    for call in ("tflite::InitializeTarget();", "tflite::GetModel(g_model_data)",
+    for call in ("tflite::InitializeTarget();", f"tflite::GetModel({bundle.array})",
                  "RegisterModelOps(resolver) != kTfLiteOk",
                  "static_interpreter.AllocateTensors() != kTfLiteOk",
                  "interpreter->arena_used_bytes()", "interpreter->Invoke() != kTfLiteOk",
@@ -353,11 +376,11 @@ def test_the_documented_cmake_lines_link_the_model(small, tmp_path):
         '#include "model_settings.h"\n'
         "int main() {\n"
         "  uint64_t hash = 1469598103934665603ull;  // FNV-1a\n"
-        "  for (unsigned i = 0; i < g_model_data_len; ++i) {\n"
-        "    hash = (hash ^ g_model_data[i]) * 1099511628211ull;\n"
+        "  for (unsigned i = 0; i < g_relu_int8_data_len; ++i) {\n"
+        "    hash = (hash ^ g_relu_int8_data[i]) * 1099511628211ull;\n"
         "  }\n"
-        '  std::printf("%u %u %llu %s\\n", g_model_data_len,\n'
-        "              unsigned(reinterpret_cast<uintptr_t>(g_model_data) % 16),\n"
+        '  std::printf("%u %u %llu %s\\n", g_relu_int8_data_len,\n'
+        "              unsigned(reinterpret_cast<uintptr_t>(g_relu_int8_data) % 16),\n"
         "              static_cast<unsigned long long>(hash), kLabels[kLabelCount - 1]);\n"
         "}\n")
     _run("cmake", "-S", project, "-B", project / "build")

@@ -39,7 +39,7 @@ def test_c_array_round_trips_every_length(n):
 def test_c_array_of_a_megabyte_is_fast():
     data = os.urandom(1 << 20)
     started = time.perf_counter()
-    text = model_data_cc(data, "big.tflite")
+    text = model_data_cc(data, "big.tflite", "g_big_data")
     seconds = time.perf_counter() - started
     # Measured about 25 ms on the 2-core CI machine; a per-byte loop takes ~10x longer.
     assert seconds < 0.5

@@ -19,7 +19,7 @@ from edgedistill.micro.arena import (
     ArenaUse,
     measure_arena,
 )
-from edgedistill.micro.carray import model_data_cc, model_data_h
+from edgedistill.micro.carray import array_name, model_data_cc, model_data_h
 from edgedistill.micro.check import RunCheck, check_run
 from edgedistill.micro.firmware import (
     DATA_FIELD,
@@ -45,12 +45,16 @@ FILES = ("model_data.cc", "model_data.h", "op_resolver.h", "model_settings.h", "
 
 @dataclass(frozen=True)
 class MicroBundle:
-    """A written bundle: where, for which model, and what was measured."""
+    """A written bundle: where, for which model, and what was measured.
+
+    array: the C name of the model's array (its length: ``<array>_len``).
+    """
 
     out_dir: str
     model_path: str
     model_sha256: str
     model_bytes: int
+    array: str
     ops: tuple[str, ...]
     arena: ArenaMeasurement
     check: RunCheck
@@ -62,7 +66,8 @@ class MicroBundle:
         return {
             "out_dir": self.out_dir, "model_path": self.model_path,
             "model_sha256": self.model_sha256, "model_bytes": self.model_bytes,
-            "ops": list(self.ops), "arena": self.arena.to_dict(), "parity": self.check.to_dict(),
+            "array": self.array, "ops": list(self.ops), "arena": self.arena.to_dict(),
+            "parity": self.check.to_dict(),
             "tflite_micro_version": self.tflite_micro_version, "files": list(self.files),
         }
 
@@ -72,7 +77,7 @@ class MicroBundle:
         arena = {**data["arena"], "uses": tuple(ArenaUse(**u) for u in data["arena"]["uses"])}
         return cls(out_dir=data["out_dir"], model_path=data["model_path"],
                    model_sha256=data["model_sha256"], model_bytes=data["model_bytes"],
-                   ops=tuple(data["ops"]), arena=ArenaMeasurement(**arena),
+                   array=data["array"], ops=tuple(data["ops"]), arena=ArenaMeasurement(**arena),
                    check=RunCheck.from_dict(data["parity"]),
                    tflite_micro_version=data["tflite_micro_version"], files=tuple(data["files"]))
 
@@ -111,8 +116,15 @@ def _arena_rows(arena: ArenaMeasurement) -> str:
     return "\n".join(rows)
 
 
-def _readme(model: TFLiteModel, name: str, ops, arena: ArenaMeasurement, check: RunCheck,
-            version: str) -> str:
+def _c_identifier(text: str) -> str:
+    if not (isinstance(text, str) and text.isidentifier() and text.isascii()):
+        raise EdgeDistillError(f"array name {text!r:.40}: not a C identifier; use letters, "
+                               "digits and _, not starting with a digit")
+    return text
+
+
+def _readme(model: TFLiteModel, name: str, array: str, ops, arena: ArenaMeasurement,
+            check: RunCheck, version: str) -> str:
     rows = []
     for kind, indices in (("input", model.inputs), ("output", model.outputs)):
         for i, index in enumerate(indices):
@@ -124,6 +136,7 @@ def _readme(model: TFLiteModel, name: str, ops, arena: ArenaMeasurement, check: 
                 f"| {kind} {i} | `{t.name}` | {t.dtype} | {list(t.shape)} | {scale} | {zp} |")
     return render(
         "README.md.tmpl", model_name=name, model_bytes=model.size_bytes, sha256=model.sha256,
+        array=array,
         num_ops=len(ops), op_list=", ".join(f"`{op}`" for op in ops),
         recommended_bytes=arena.recommended_bytes, measured_bytes=arena.measured_bytes,
         margin_bytes=arena.margin_bytes, below_bytes=arena.measured_bytes - 16,
@@ -142,7 +155,7 @@ def _readme(model: TFLiteModel, name: str, ops, arena: ArenaMeasurement, check: 
 def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
                        arena_margin: float = DEFAULT_MARGIN,
                        min_margin_bytes: int = DEFAULT_MIN_MARGIN_BYTES,
-                       labels=None,
+                       labels=None, array: str | None = None,
                        inputs=None, random_samples: int = PARITY_SAMPLES, seed: int = 0,
                        classifier: bool | None = None) -> MicroBundle:
     """Writes a TensorFlow Lite Micro bundle for a .tflite model into ``out_dir``.
@@ -161,6 +174,8 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
         labels: class names, one per element of the first output's last
             dimension, for ``model_settings.h`` (``kLabels``), the example
             application and the manifest.
+        array: the C name of the model's array; default: from the model's
+            file name (see ``carray.array_name``).
         inputs: evaluation inputs for the parity check: one array per model
             input (or one array), samples along the batch axis, float data
             quantized for a quantized input; ``random_samples`` random inputs,
@@ -182,6 +197,7 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
     check_output_dir(out_dir, force)
     data, model = load_model(tflite_path)
     name = Path(tflite_path).name
+    array = array_name(tflite_path) if array is None else _c_identifier(array)
     if model.subgraph_count != 1:
         raise EdgeDistillError(
             f"{tflite_path}: {model.subgraph_count} subgraphs; the bundle writer handles "
@@ -194,7 +210,8 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
                       random_samples=random_samples, seed=seed, classifier=classifier)
     version = metadata.version("tflite-micro")
     manifest = {
-        "model": {"file": name, "sha256": model.sha256, "bytes": model.size_bytes},
+        "model": {"file": name, "sha256": model.sha256, "bytes": model.size_bytes,
+                  "array": array},
         "ops": list(ops),
         "arena": {**arena.to_dict(), "source": (
             f"measured with tflite-micro {version} (host, reference kernels); "
@@ -211,22 +228,22 @@ def write_micro_bundle(tflite_path, out_dir, *, force: bool = False,
         f"  if (resolver.{m}() != kTfLiteOk) return kTfLiteError;  // {op}"
         for op, m in zip(ops, methods, strict=True))
     texts = {
-        "model_data.cc": model_data_cc(data, name),
-        "model_data.h": model_data_h(),
+        "model_data.cc": model_data_cc(data, name, array),
+        "model_data.h": model_data_h(array),
         "op_resolver.h": render("op_resolver.h.tmpl", model_name=name, num_ops=len(ops),
                                 op_list=", ".join(ops), add_calls=add_calls),
         "model_settings.h": settings_h(model, name, version, arena, labels),
         "manifest.json": json_text(manifest),
-        "README.md": _readme(model, name, ops, arena, check, version),
+        "README.md": _readme(model, name, array, ops, arena, check, version),
     }
-    texts |= firmware_texts(texts, model, name, labels)
+    texts |= firmware_texts(texts, model, name, array, labels)
     with output_dir(out_dir, force) as tmp:
         for file, text in texts.items():
             (tmp / file).parent.mkdir(parents=True, exist_ok=True)
             (tmp / file).write_text(text, encoding="utf-8")
     return MicroBundle(
         out_dir=os.fspath(out_dir), model_path=os.fspath(tflite_path), model_sha256=model.sha256,
-        model_bytes=model.size_bytes, ops=ops, arena=arena, check=check,
+        model_bytes=model.size_bytes, array=array, ops=ops, arena=arena, check=check,
         tflite_micro_version=version, files=FILES)
 
 

@@ -3,17 +3,21 @@
 TFLM reads the flatbuffer in place from flash, so the array is ``const`` and
 aligned to 16 bytes: the flatbuffer's own alignment guarantees (and TFLM's
 checks on buffer alignment) assume the model starts at an aligned address.
+The array is named from the model (``g_kws_ref_model_data``), so that the
+bundles of two models link into one firmware.
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 
 BYTES_PER_LINE = 12
-ARRAY_NAME = "g_model_data"
-LENGTH_NAME = "g_model_data_len"
 HEADER_NAME = "model_data.h"
-_GUARD = "EDGEDISTILL_MODEL_DATA_H_"
+# What `convert` names every model it writes; its folder says more.
+_GENERIC_STEM = "model"
 
 # "0xNN, " for every byte value, as a (256, 6) table of ASCII codes.
 _ITEM = 6
@@ -50,39 +54,55 @@ def c_array_body(data: bytes) -> str:
     return text
 
 
-def model_data_cc(data: bytes, source: str) -> str:
+def array_name(model_path) -> str:
+    """The C name of a model's array: ``g_<file name>_data``, from the folder's name
+    when the file has the generic name ``model.tflite``; its length adds ``_len``.
+
+    Example:
+        >>> array_name("mlperf/kws_ref_model.tflite"), array_name("runs/student-int8/model.tflite")
+        ('g_kws_ref_model_data', 'g_student_int8_data')
+    """
+    path = Path(model_path)
+    stem = path.parent.name if path.stem == _GENERIC_STEM and path.parent.name else path.stem
+    ident = re.sub(r"[^0-9a-z]+", "_", stem.lower()).strip("_") or _GENERIC_STEM
+    return f"g_{ident}_data"
+
+
+def model_data_cc(data: bytes, source: str, array: str) -> str:
     """Text of ``model_data.cc``: the model bytes, 16-byte aligned, and their count.
 
     Args:
         data: the .tflite file's bytes.
         source: where they came from, written into the leading comment.
+        array: the array's C name (see ``array_name``).
 
     Example:
-        >>> print(model_data_cc(b"TFL3", "m.tflite").splitlines()[-3])
+        >>> print(model_data_cc(b"TFL3", "m.tflite", "g_m_data").splitlines()[-3])
           0x54, 0x46, 0x4c, 0x33,
     """
     return (
         f"// The TFLite model {source} ({len(data)} bytes), written by edgedistill.\n"
         f'#include "{HEADER_NAME}"\n\n'
         "// TFLM reads the flatbuffer in place; 16-byte alignment keeps its tensors aligned.\n"
-        f"alignas(16) const unsigned char {ARRAY_NAME}[] = {{\n"
+        f"alignas(16) const unsigned char {array}[] = {{\n"
         f"{c_array_body(data)}"
         "};\n"
-        f"const unsigned int {LENGTH_NAME} = {len(data)};\n"
+        f"const unsigned int {array}_len = {len(data)};\n"
     )
 
 
-def model_data_h() -> str:
+def model_data_h(array: str) -> str:
     """Text of ``model_data.h``: include guard and the extern declarations.
 
     Example:
-        >>> "extern const unsigned char g_model_data[];" in model_data_h()
+        >>> "extern const unsigned char g_m_data[];" in model_data_h("g_m_data")
         True
     """
+    guard = f"EDGEDISTILL_{array.upper()}_H_"
     return (
-        f"#ifndef {_GUARD}\n#define {_GUARD}\n\n"
-        "// The model flatbuffer, for tflite::GetModel(g_model_data).\n"
-        f"extern const unsigned char {ARRAY_NAME}[];\n"
-        f"extern const unsigned int {LENGTH_NAME};\n\n"
-        f"#endif  // {_GUARD}\n"
+        f"#ifndef {guard}\n#define {guard}\n\n"
+        f"// The model flatbuffer, for tflite::GetModel({array}).\n"
+        f"extern const unsigned char {array}[];\n"
+        f"extern const unsigned int {array}_len;\n\n"
+        f"#endif  // {guard}\n"
     )

@@ -216,7 +216,7 @@ def _report_output(model: TFLiteModel, labels) -> str:
                   classes=classes, score=score, message=message)
 
 
-def firmware_texts(texts: dict[str, str], model: TFLiteModel, name: str,
+def firmware_texts(texts: dict[str, str], model: TFLiteModel, name: str, array: str,
                    labels) -> dict[str, str]:
     """``main.cc``, ``CMakeLists.txt`` and the Arduino sketch, with its copies of ``texts``.
 
@@ -224,14 +224,15 @@ def firmware_texts(texts: dict[str, str], model: TFLiteModel, name: str,
         texts: the bundle's other files by name; the sketch copies some.
         model: the parsed model.
         name: the model's file name, for the leading comments.
+        array: the C name of the model's array.
         labels: the checked class labels (see ``check_labels``), or None.
 
     Example:
-        >>> sorted(firmware_texts(texts, model, "m.tflite", None))  # doctest: +SKIP
+        >>> sorted(firmware_texts(texts, model, "m.tflite", "g_m_data", None))  # doctest: +SKIP
         ['CMakeLists.txt', 'arduino/edgedistill_model/edgedistill_model.ino', ...]
     """
     fill_inputs, setup_notes = _fill_inputs(model)
-    app = render("app.cc.tmpl", fill_inputs=fill_inputs, setup_notes=setup_notes,
+    app = render("app.cc.tmpl", array=array, fill_inputs=fill_inputs, setup_notes=setup_notes,
                  report_output=_report_output(model, labels))
     return {
         "main.cc": render("main.cc.tmpl", model_name=name, app=app),

@@ -337,7 +337,7 @@ def test_report_renders_every_field_with_its_source():
     assert "calibrated: benchmarks/calibrate_latency.py" in details
 
 
-def test_builtin_targets_and_recipes_ship_in_the_wheel_and_load_after_install(tmp_path):
+def test_builtin_targets_recipes_and_report_schema_ship_in_the_wheel(tmp_path):
     wheel_dir, site, src = tmp_path / "wheel", tmp_path / "site", tmp_path / "src"
     # Built from a copy: pip builds in-tree and would leave build/ in the checkout.
     src.mkdir()
@@ -357,6 +357,7 @@ def test_builtin_targets_and_recipes_ship_in_the_wheel_and_load_after_install(tm
     for name in [*REQUIRED, "_cortex-m4f", "_cortex-m7", "_raspberry-pi", "_android-phone"]:
         assert f"edgedistill/targets/builtin/{name}.yaml" in names
     assert "edgedistill/recipes/builtin/prune-pqat.yaml" in names
+    assert "edgedistill/reports/schema.json" in names
     install = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), wheel],
         capture_output=True,
@@ -371,7 +372,9 @@ def test_builtin_targets_and_recipes_ship_in_the_wheel_and_load_after_install(tm
         "print(t.get('stm32f746g-disco').extends[-1].endswith('_cortex-m4f.yaml'));"
         "from edgedistill import recipes;"
         "print(recipes.builtin_recipes()['qad']);"
-        "print(recipes.get('prune-pqat').stages[-1].name)"
+        "print(recipes.get('prune-pqat').stages[-1].name);"
+        "from edgedistill.reports import json_schema;"
+        "print('profile' in json_schema()['$defs'])"
     )
     env = {**os.environ, "PYTHONPATH": str(site)}
     env.pop(targets.ENV_VAR, None)
@@ -379,8 +382,8 @@ def test_builtin_targets_and_recipes_ship_in_the_wheel_and_load_after_install(tm
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    listed, pixel_path, inherited, qad_path, last_stage = run.stdout.splitlines()
+    listed, pixel_path, inherited, qad_path, last_stage, schema = run.stdout.splitlines()
     assert inherited == "True"
     assert all(f"{name}.yaml" in listed for name in REQUIRED)
     assert pixel_path.startswith(str(site)) and qad_path.startswith(str(site))
-    assert last_stage == "4-int8"
+    assert last_stage == "4-int8" and schema == "True"

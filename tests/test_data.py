@@ -113,21 +113,25 @@ def test_check_fits_rejects_shape_and_labels():
         data.check_fits((None, 8, 8, 1), 5, "m")
 
 
+def _mutants(good: bytes, rng, cut_step: int) -> list[bytes]:
+    """Every ``cut_step``-th cut of ``good``, and 300 copies with 1 to 4 random bytes."""
+    mutants = [good[:cut] for cut in range(0, len(good), cut_step)]
+    for _ in range(300):
+        data = bytearray(good)
+        for pos in rng.integers(0, len(data), rng.integers(1, 5)):
+            data[pos] = rng.integers(0, 256)
+        mutants.append(bytes(data))
+    return mutants
+
+
 def test_damaged_npz_files_are_one_clean_error(tmp_path):
     """Every cut and a seeded set of byte edits of a real .npz: loaded sanely or refused."""
     rng = np.random.default_rng(0)
     np.savez_compressed(tmp_path / "good.npz", x_train=rng.random((20, 3)),
                         y_train=rng.integers(0, 3, 20), x_test=rng.random((5, 3)),
                         y_test=rng.integers(0, 3, 5))
-    good = (tmp_path / "good.npz").read_bytes()
-    mutants = [good[:cut] for cut in range(0, len(good), 17)]
-    for _ in range(300):
-        data = bytearray(good)
-        for pos in rng.integers(0, len(data), rng.integers(1, 5)):
-            data[pos] = rng.integers(0, 256)
-        mutants.append(bytes(data))
     path = tmp_path / "bad.npz"
-    for mutant in mutants:
+    for mutant in _mutants((tmp_path / "good.npz").read_bytes(), rng, cut_step=17):
         path.write_bytes(mutant)
         try:
             data = load_dataset(path)
@@ -145,15 +149,8 @@ def test_damaged_input_files_are_one_clean_error(tmp_path, suffix):
     x = rng.random((6, 4, 4, 1)).astype(np.float32)
     np.save(good_path, x) if suffix == ".npy" else np.savez_compressed(good_path, x=x)
     assert np.array_equal(load_inputs(good_path), x)
-    good = good_path.read_bytes()
-    mutants = [good[:cut] for cut in range(0, len(good), 7)]
-    for _ in range(300):
-        data = bytearray(good)
-        for pos in rng.integers(0, len(data), rng.integers(1, 5)):
-            data[pos] = rng.integers(0, 256)
-        mutants.append(bytes(data))
     path = tmp_path / f"bad{suffix}"
-    for mutant in mutants:
+    for mutant in _mutants(good_path.read_bytes(), rng, cut_step=7):
         path.write_bytes(mutant)
         try:
             inputs = load_inputs(path)

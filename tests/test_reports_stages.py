@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 from conftest import strict_json
-from report_checks import assert_not_blank, check_every_format, screenshot
+from report_checks import (
+    assert_matches_schema,
+    assert_not_blank,
+    check_every_format,
+    screenshot,
+)
 
 from edgedistill import recipes, targets
 from edgedistill.pipeline import PipelineResult
@@ -95,3 +100,34 @@ def test_pipeline_report_in_every_format_and_in_chromium(recipe_result, tmp_path
     assert data["profile"]["totals"]["ram_source"] == "measured"
     assert data["micro"]["out_dir"] == int8.micro.out_dir
     assert_not_blank(screenshot(out["html"], tmp_path))
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from edgedistill.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_the_training_and_deployment_commands_print_json_and_write_reports(recipe_result,
+                                                                           tmp_path):
+    distilled = recipe_result.stages[0].distill
+    result = _cli("distill", "-t", distilled.teacher_paths[0], "-s", "student-mlp",
+                  "-d", "digits", "-o", tmp_path / "d", "--epochs", "1", "--no-baseline",
+                  "--cache-dir", tmp_path / "cache", "--format", "json",
+                  "--report", tmp_path / "distill.md")
+    assert_matches_schema("distill", strict_json(result.stdout))
+    assert "▶ distill" in result.stderr and "▶" not in result.stdout
+    assert (tmp_path / "distill.md").read_text().startswith("# Distillation on digits")
+    result = _cli("convert", tmp_path / "d" / "student.h5", "-d", "digits", "-o",
+                  tmp_path / "c", "--format", "json", "--report", tmp_path / "convert.html")
+    data = strict_json(result.stdout)
+    assert_matches_schema("convert", data)
+    assert data["micro"]["out_dir"] == str(tmp_path / "c" / "micro")
+    assert "TFLite Micro bundle" in (tmp_path / "convert.html").read_text()
+    result = _cli("micro", tmp_path / "c" / "model.tflite", "-o", tmp_path / "m",
+                  "--format", "md")
+    assert result.stdout.startswith("# TFLite Micro bundle: ")

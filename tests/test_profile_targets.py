@@ -272,6 +272,21 @@ def test_host_is_measured_beside_the_estimate():
     assert unmeasured.measured is None
 
 
+def test_the_profiling_child_survives_a_stall_and_a_crash():
+    from edgedistill.profile import _worker
+
+    path = str(mlperf_model("ad01_int8.tflite"))
+    slow = str(mlperf_model("vww_96_int8.tflite"))  # 60 invokes, well over 1 ms
+    with pytest.raises(EdgeDistillError, match="took longer than"):
+        _worker.call("measure", 1e-3, model=slow, threads=1)
+    assert _worker.call("measure", model=path, threads=1, runs=3)["runs"] == 3
+    _worker._child.kill()  # as a native crash would
+    _worker._child.wait()
+    assert _worker.call("measure", model=path, threads=1, runs=3)["median_ms"] > 0
+    with pytest.raises(EdgeDistillError, match="LiteRT could not run it"):
+        _worker.call("measure", model=str(REPO_ROOT / "README.md"), threads=1)
+
+
 def test_host_constants_are_measured_on_probe_models_and_add_up():
     host = targets.get("host")
     lat = host.latency

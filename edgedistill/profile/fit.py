@@ -5,7 +5,8 @@ target's clock, plus the target's constants for the operators Vela leaves on
 the CPU) and from the analytic model of :mod:`.latency` elsewhere. Vela's
 per-layer cycles, which per_op_ms holds there, leave out the 1-2% of its total
 that falls between layers. On the host target LiteRT
-also measures the model, so the estimate stands beside a measurement.
+also measures the model (in the profiling child, :mod:`._worker`), so the
+estimate stands beside a measurement.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgedistill.errors import EdgeDistillError
+from edgedistill.profile import _worker
 from edgedistill.profile.analysis import OpCost
 from edgedistill.profile.latency import estimate_latency, op_cycles
-from edgedistill.profile.measure import Measurement, measure_litert
+from edgedistill.profile.measure import Measurement
 from edgedistill.profile.roofline import Peak
 from edgedistill.profile.vela import VelaEstimate, run_vela
 from edgedistill.profile.verdict import (
@@ -132,14 +134,17 @@ def fit_target(target: Target, model: TFLiteModel, ops: Sequence[OpCost], ram: i
         else:
             per_op, cpu_ms = _vela_per_op(target, model, ops, vela)
             latency_ms, source = vela.cycles * 1000.0 / target.clock_hz + cpu_ms, VELA
-            flash, ram = vela.compiled_bytes, max(vela.sram_bytes, 1)
+            # Tensors of operators left on the CPU live in TFLM's arena, which the plan counts.
+            flash, ram = vela.compiled_bytes, max(vela.sram_bytes, ram) if vela.cpu_ops \
+                else vela.sram_bytes
             notes.append(f"Vela {vela.version}: {vela.accelerator_config}, {vela.system_config}, "
                          f"{vela.memory_mode}; {vela.npu_ops} NPU op(s), {len(vela.cpu_ops)} "
                          f"on the CPU; flash is the compiled model, RAM Vela's SRAM")
     measured = None
     if measure and target.kind == "host":
         try:
-            measured = measure_litert(model.path, target.latency.threads)
+            measured = Measurement(**_worker.call("measure", model=model.path,
+                                                  threads=target.latency.threads))
         except EdgeDistillError as exc:
             notes.append(f"not measured: {exc}")
     cpu = None if vela is None else [_opcode_by_output(model, n) for n in vela.cpu_ops]

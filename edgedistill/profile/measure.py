@@ -3,8 +3,9 @@
 The LiteRT interpreter (``ai_edge_litert``, no TensorFlow) runs the model with
 XNNPACK on ``threads`` threads: ``warmup`` untimed invokes first (XNNPACK
 packs weights and the caches fill on the first ones), then ``runs`` timed
-invokes on a fixed random input. The median is the figure; the spread says
-how noisy the machine was.
+invokes on a fixed random input; each phase stops early (after at least 1
+warm-up and 3 timed invokes) once 2 s have gone by. The median is the
+figure; the spread says how noisy the machine was.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from edgedistill.errors import EdgeDistillError
 
 WARMUP = 10
 RUNS = 50
+# Timed invokes stop after this long (at least MIN_RUNS), so a big model is measured in seconds.
+BUDGET_S = 2.0
+MIN_RUNS = 3
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ def measure_litert(model: str | Path | bytes, threads: int, warmup: int = WARMUP
         model: a .tflite model LiteRT can run: its path, or its bytes.
         threads: the interpreter's thread count (the host target's ``latency.threads``).
         warmup: untimed invokes before timing.
-        runs: timed invokes; the median is reported.
+        runs: timed invokes at most; the median is reported.
 
     Raises:
         EdgeDistillError: LiteRT is not installed, or cannot load or run the model.
@@ -80,10 +84,13 @@ def measure_litert(model: str | Path | bytes, threads: int, warmup: int = WARMUP
         rng = np.random.default_rng(0)
         for detail in interpreter.get_input_details():
             interpreter.set_tensor(detail["index"], _random(rng, detail))
-        for _ in range(warmup):
+        warmed, deadline = 0, time.perf_counter() + BUDGET_S
+        while warmed < warmup and (warmed < 1 or time.perf_counter() < deadline):
             interpreter.invoke()
-        times = []
-        for _ in range(runs):
+            warmed += 1
+        times: list[float] = []
+        deadline = time.perf_counter() + BUDGET_S
+        while len(times) < runs and (len(times) < MIN_RUNS or time.perf_counter() < deadline):
             start = time.perf_counter()
             interpreter.invoke()
             times.append((time.perf_counter() - start) * 1000.0)
@@ -94,7 +101,7 @@ def measure_litert(model: str | Path | bytes, threads: int, warmup: int = WARMUP
     times.sort()
     return Measurement(runtime="litert-xnnpack",
                        version=f"ai-edge-litert {version('ai-edge-litert')}", threads=threads,
-                       warmup=warmup, runs=runs,
+                       warmup=warmed, runs=len(times),
                        median_ms=statistics.median(times), min_ms=times[0],
                        p90_ms=times[min(len(times) - 1, int(0.9 * len(times)))])
 

@@ -4,9 +4,10 @@ Vela (``pip install ethos-u-vela``) compiles the int8 model for the target's
 NPU (``npu.accelerator_config``, ``npu.system_config``, ``npu.memory_mode``
 in the target file; Vela's own defaults when the last two are absent) and
 estimates every NPU operator's cycles from the NPU's MAC array and the memory
-bandwidths of its system configuration. It runs in this process without
-TensorFlow, writes into a temporary directory, and its results are kept per
-model and configuration for the life of the process.
+bandwidths of its system configuration. It runs without TensorFlow in the
+profiling child (:mod:`._worker`: a malformed model can crash it), writes
+into a temporary directory, and its results are kept per model and
+configuration for the life of the process.
 
 Operators Vela leaves to the CPU (float ones, or ones the NPU cannot run)
 are listed; :mod:`edgedistill.profile.fit` costs them with the target's own
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import importlib.util
 import io
 import os
 import sys
@@ -80,7 +82,7 @@ class VelaEstimate:
 
 
 def run_vela(model_path: str | Path, npu: Npu, sha256: str) -> VelaEstimate:
-    """Compiles ``model_path`` with Vela for ``npu`` and reads its estimates.
+    """Vela's estimate of ``model_path`` on ``npu``, compiled in the profiling child.
 
     Args:
         model_path: the .tflite model (int8 or int16 ops go to the NPU).
@@ -89,7 +91,7 @@ def run_vela(model_path: str | Path, npu: Npu, sha256: str) -> VelaEstimate:
 
     Raises:
         VelaUnavailable: Vela is not installed.
-        VelaFailed: Vela refused the model or the configuration.
+        VelaFailed: Vela refused the model or the configuration, or crashed.
 
     Example:
         >>> from edgedistill import targets
@@ -100,6 +102,8 @@ def run_vela(model_path: str | Path, npu: Npu, sha256: str) -> VelaEstimate:
     if not npu.accelerator_config:
         raise VelaFailed(f"npu.accelerator_config: not given for {npu.name}; name Vela's "
                          "--accelerator-config (e.g. ethos-u55-256) in the target file")
+    if importlib.util.find_spec("ethosu") is None:
+        raise VelaUnavailable("Vela is not installed: pip install ethos-u-vela")
     return _cached(str(model_path), npu.accelerator_config, npu.system_config,
                    npu.memory_mode, sha256)
 
@@ -107,13 +111,28 @@ def run_vela(model_path: str | Path, npu: Npu, sha256: str) -> VelaEstimate:
 @functools.lru_cache(maxsize=64)
 def _cached(model_path: str, accelerator: str, system: str | None, memory: str | None,
             sha256: str) -> VelaEstimate:
+    from edgedistill.profile import _worker
+
+    # Vela takes ~0.1 s on the MLPerf Tiny models and grows with size; far beyond that it
+    # is looping (it does on some malformed operator options).
+    limit = 2.0 + 10.0 * Path(model_path).stat().st_size / 1e6
+    try:
+        d = _worker.call("vela", limit, model=model_path, accelerator=accelerator,
+                         system=system, memory=memory)
+    except EdgeDistillError as exc:
+        raise VelaFailed(str(exc)) from None
+    return VelaEstimate(**{**d, "cpu_ops": tuple(d["cpu_ops"])})
+
+
+def compile_here(model: str, accelerator: str, system: str | None, memory: str | None) -> dict:
+    """Runs Vela in this process (the profiling child's job) and returns its estimate's dict."""
     try:
         from ethosu.vela import vela
         from ethosu.vela._version import __version__
     except ImportError:
         raise VelaUnavailable("Vela is not installed: pip install ethos-u-vela") from None
     with tempfile.TemporaryDirectory(prefix="edgedistill-vela-") as out:
-        args = [model_path, "--accelerator-config", accelerator, "--output-dir", out,
+        args = [model, "--accelerator-config", accelerator, "--output-dir", out,
                 "--verbose-performance"]
         if system and memory:
             args += ["--config", "Arm/vela.ini", "--system-config", system,
@@ -127,9 +146,9 @@ def _cached(model_path: str, accelerator: str, system: str | None, memory: str |
                 reason = log.getvalue()
         if code != 0:
             first = next((line for line in reason.splitlines() if line.strip()), "no message")
-            raise VelaFailed(f"{model_path}: Vela ({accelerator}, {system or 'default'}, "
+            raise VelaFailed(f"{model}: Vela ({accelerator}, {system or 'default'}, "
                              f"{memory or 'default'}) refused it: {first[:200]}")
-        return _read_outputs(Path(out), Path(model_path).stem, __version__, accelerator)
+        return _read_outputs(Path(out), Path(model).stem, __version__, accelerator).to_dict()
 
 
 def _read_outputs(out: Path, stem: str, version: str, accelerator: str) -> VelaEstimate:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -303,6 +304,18 @@ def test_host_constants_are_measured_on_probe_models_and_add_up():
     assert op_cycles(host, conv) == pytest.approx(
         lat.cycles_per_op + conv.macs * lat.cycles_per_mac["conv"] / lat.threads
         + conv.activation_bytes * lat.cycles_per_byte)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs for two threads")
+def test_host_constants_are_measured_on_the_files_thread_count(tmp_path):
+    path = tmp_path / "two-threads.yaml"
+    path.write_text("name: two-threads\nextends: host\n"
+                    "latency: {threads: {value: 2, source: test}}\n")
+    two = targets.get(str(path))
+    assert two.latency.threads == 2
+    assert "LiteRT on int8 probe models (edgedistill/profile/probe.py), 2 thread(s)" in \
+        two.sources["latency.cycles_per_mac.conv"]
+    assert "1 thread(s)" in targets.get("host").sources["latency.cycles_per_mac.conv"]
 
 
 def test_profiling_every_target_imports_no_tensorflow():

@@ -5,13 +5,15 @@ them. Each probe is an int8 model built here (no TensorFlow: the LiteRT
 flatbuffer schema), timed like :func:`edgedistill.profile.measure.measure_litert`
 on the host's thread count, and the constants follow by subtraction:
 
-* ``one``, ``chain``: one and 32 chained 1x1 convolutions on 2x2x8 values;
-  their difference over 31 is ``cycles_per_op``, the rest of ``one`` is
+* ``one``, ``chain``: one and 32 chained 1x1 convolutions on 4x4x16 values,
+  big enough to be split across threads as a real layer is; their
+  difference over 31 is one small layer, the rest of ``one`` is
   ``cycles_per_invoke``;
 * ``conv3``, ``conv1``: a 3x3 convolution 16x16x32 -> 32 (92 MACs per
-  activation byte) and a 1x1 convolution 32x32x16 -> 16 (8 per byte); the two
-  equations give ``cycles_per_mac.conv`` and ``cycles_per_byte`` (activation
-  bytes read and written);
+  activation byte) and a 1x1 convolution 32x32x16 -> 16 (8 per byte); with
+  the small layer, three equations give ``cycles_per_op``,
+  ``cycles_per_mac.conv`` and ``cycles_per_byte`` (activation bytes read and
+  written);
 * ``depthwise``: a 3x3 depthwise convolution on 32x32x64;
 * ``fully_connected``: 256 -> 256, weights small enough to stay in cache as a
   small model's do;
@@ -128,9 +130,11 @@ class _Graph:
 
 # name -> (builder, MACs, activation bytes read and written, elements written)
 _PROBES = {
-    "one": (lambda g, x: g.conv(x, 2, 8, 8, 1), (1, 2, 2, 8), 0, 0, 0),
-    "chain": (lambda g, x: functools.reduce(lambda y, _: g.conv(y, 2, 8, 8, 1), range(CHAIN), x),
-              (1, 2, 2, 8), 0, 0, 0),
+    "one": (lambda g, x: g.conv(x, 4, 16, 16, 1), (1, 4, 4, 16), 4 * 4 * 16 * 16,
+            2 * 4 * 4 * 16, 0),
+    "chain": (lambda g, x: functools.reduce(lambda y, _: g.conv(y, 4, 16, 16, 1), range(CHAIN),
+                                            x), (1, 4, 4, 16), CHAIN * 4 * 4 * 16 * 16,
+              CHAIN * 2 * 4 * 4 * 16, 0),
     "conv3": (lambda g, x: g.conv(x, 16, 32, 32, 3), (1, 16, 16, 32), 16 * 16 * 32 * 9 * 32,
               2 * 16 * 16 * 32, 0),
     "conv1": (lambda g, x: g.conv(x, 32, 16, 16, 1), (1, 32, 32, 16), 32 * 32 * 16 * 16,
@@ -169,14 +173,14 @@ def host_constants(clock_hz: int, threads: int) -> dict[str, float]:
     def nbytes(name: str) -> int:
         return _PROBES[name][3]
 
-    per_op = max((cycles("chain") - cycles("one")) / (CHAIN - 1), 0.0)
-    invoke = max(cycles("one") - per_op, 0.0)
+    # One more small convolution costs an op, its MACs and its bytes; a big one costs the same
+    # terms in other proportions, beside one invoke. Three equations, three unknowns.
+    small = (cycles("chain") - cycles("one")) / (CHAIN - 1)
+    invoke = max(cycles("one") - small, 0.0)
+    rows = [[1.0, macs(n) / threads, nbytes(n)] for n in ("one", "conv3", "conv1")]
+    rhs = [small, cycles("conv3") - invoke, cycles("conv1") - invoke]
+    per_op, conv, per_byte = (max(float(v), 0.0) for v in np.linalg.solve(np.array(rows), rhs))
     fixed = per_op + invoke
-    # Work per MAC on `threads` threads plus cost per activation byte, from two convolutions.
-    a = np.array([[macs(n) / threads, nbytes(n)] for n in ("conv3", "conv1")])
-    conv, per_byte = np.linalg.solve(a, [cycles(n) - fixed for n in ("conv3", "conv1")])
-    if per_byte < 0:
-        per_byte, conv = 0.0, (cycles("conv3") - fixed) * threads / macs("conv3")
 
     def per_mac(name: str) -> float:
         return max(cycles(name) - fixed - per_byte * nbytes(name), 0.0) * threads / macs(name)

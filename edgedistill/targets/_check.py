@@ -98,11 +98,13 @@ class Checker:
     """Validates one target mapping; ``origins`` maps field paths to the file that set them."""
 
     def __init__(self, path: str, origins: Mapping[str, str] | None,
-                 measure: Callable[[str], tuple[Any, str]]) -> None:
+                 measure: Callable[[str, Mapping[str, Any]], tuple[Any, str]]) -> None:
         self.path = path
         self.origins = origins or {}
         self.measure = measure
         self.sources: dict[str, str] = {}
+        # Values checked so far, by field path: a measurement may depend on an earlier field.
+        self.known: dict[str, Any] = {}
 
     def fail(self, field_path: str, problem: str) -> EdgeDistillError:
         """The error for ``field_path``, naming the file (base or target) that wrote it."""
@@ -146,10 +148,13 @@ class Checker:
         if isinstance(spec, Keyed):
             return self.keyed(raw, spec, field_path)
         if isinstance(spec, Num):
-            return self.number(raw, spec, field_path)
-        if isinstance(spec, Words):
-            return self.words(raw, spec, field_path)
-        return self.text(raw, spec, field_path)
+            checked = self.number(raw, spec, field_path)
+        elif isinstance(spec, Words):
+            checked = self.words(raw, spec, field_path)
+        else:
+            checked = self.text(raw, spec, field_path)
+        self.known[field_path] = checked
+        return checked
 
     def _unwrap(self, raw: Any, field_path: str, need_source: bool) -> Any:
         if not isinstance(raw, Mapping):
@@ -177,7 +182,7 @@ class Checker:
             raise self.fail(field_path, "cannot be 'auto': this field is not measured at load; "
                                         "write its value")
         try:
-            measured, how = self.measure(pattern(field_path))
+            measured, how = self.measure(pattern(field_path), self.known)
         except Unmeasurable as exc:
             raise self.fail(field_path, f"'auto' cannot be measured on this machine ({exc}); "
                                         "write the value in a copy of this file") from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -139,21 +139,28 @@ def _reserved_flash_bytes() -> tuple[int, str]:
     return total - free, "space in use on the file system holding the home directory"
 
 
-def _latency(field: str) -> Callable[[], tuple[float, str]]:
-    """The measurer of a ``latency`` constant: LiteRT on a probe model, at this clock."""
-    def measure_it() -> tuple[float, str]:
-        # Imported here: the probes need LiteRT, which only this field's loading uses.
+def _latency(field: str) -> Callable[..., tuple[float, str]]:
+    """The measurer of a ``latency`` constant: LiteRT on probe models, on as many threads as
+    the file's ``latency.threads`` (checked before the constants), at the file's clock."""
+    def measure_it(known: Mapping[str, Any]) -> tuple[float, str]:
+        # Imported here: the probes need LiteRT, which only these fields' loading uses.
         from edgedistill.errors import EdgeDistillError
         from edgedistill.profile.probe import host_constant
 
         try:
-            return host_constant(field, _clock_hz()[0], _threads()[0])
+            return host_constant(field, known.get("clock_hz") or _clock_hz()[0],
+                                 known.get("latency.threads") or _threads()[0])
         except (EdgeDistillError, ImportError) as exc:
             raise Unmeasurable(str(exc)) from None
     return measure_it
 
 
-MEASURES: dict[str, Callable[[], tuple[Any, str]]] = {
+_LATENCY_FIELDS = tuple(f"latency.{field}" for field in (
+    "cycles_per_mac.conv", "cycles_per_mac.depthwise", "cycles_per_mac.fully_connected",
+    "cycles_per_element", "cycles_per_op", "cycles_per_byte", "cycles_per_invoke",
+    "float_slowdown"))
+
+MEASURES: dict[str, Callable[..., tuple[Any, str]]] = {
     "processor": _processor,
     "cores[].core": _processor,
     "cores[].count": _core_count,
@@ -164,15 +171,17 @@ MEASURES: dict[str, Callable[[], tuple[Any, str]]] = {
     "memory.reserved_flash_bytes": _reserved_flash_bytes,
     "memory.reserved_ram_bytes": _reserved_ram_bytes,
     "latency.threads": _threads,
-    **{f"latency.{field}": _latency(field) for field in (
-        "cycles_per_mac.conv", "cycles_per_mac.depthwise", "cycles_per_mac.fully_connected",
-        "cycles_per_element", "cycles_per_op", "cycles_per_byte", "cycles_per_invoke",
-        "float_slowdown")},
+    **{field: _latency(field.removeprefix("latency.")) for field in _LATENCY_FIELDS},
 }
 
 
-def measure(field_pattern: str) -> tuple[Any, str]:
+def measure(field_pattern: str, known: Mapping[str, Any] | None = None) -> tuple[Any, str]:
     """This machine's value for a field (``cores[].count`` form) and how it was read.
+
+    Args:
+        field_pattern: the field, list indices written ``[]``.
+        known: the fields checked before it, by path; the latency constants
+            are measured at the file's ``clock_hz`` and ``latency.threads``.
 
     Raises:
         Unmeasurable: this machine does not expose it.
@@ -182,4 +191,7 @@ def measure(field_pattern: str) -> tuple[Any, str]:
         >>> value >= 1
         True
     """
-    return MEASURES[field_pattern]()
+    measurer = MEASURES[field_pattern]
+    if field_pattern in _LATENCY_FIELDS:
+        return measurer(known or {})
+    return measurer()

@@ -87,7 +87,10 @@ _RESERVED = Num(integer=True, positive=False, auto=True)
 
 _RUNTIME = {"name": Text(choices=RUNTIMES), "kernels": Text(choices=KERNELS, required=False),
             "version": Text(required=False), "id": Text(required=False)}
+# threads first: the constants written auto are measured on that many threads.
 _LATENCY = {
+    "threads": Num(integer=True, required=False, default=1, auto=True,
+                   default_source="default: one thread"),
     "cycles_per_mac": Section({kind: Num(auto=True) for kind in MAC_KINDS}),
     "cycles_per_element": Num(positive=False, auto=True),
     "cycles_per_op": Num(positive=False, auto=True),
@@ -96,8 +99,6 @@ _LATENCY = {
     "cycles_per_invoke": Num(positive=False, required=False, default=0.0, auto=True,
                              default_source="default: per-invoke overhead not costed"),
     "float_slowdown": Num(auto=True),
-    "threads": Num(integer=True, required=False, default=1, auto=True,
-                   default_source="default: one thread"),
 }
 
 

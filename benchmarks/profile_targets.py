@@ -100,8 +100,10 @@ def host_rows() -> tuple[list[str], list[float], str]:
         errors.append(est / m.median_ms - 1)
         rows.append(f"| {name} | {m.median_ms:.4f} | {m.min_ms:.4f} | {m.p90_ms:.4f} | "
                     f"{est:.4f} | {est / m.median_ms - 1:+.1%} |")
+    threads = host.latency.threads
     setup = (f"{host.processor}, {host.clock_hz / 1e9:.2f} GHz as the kernel reports it, "
-             f"{host.latency.threads} LiteRT threads, {m.warmup} warm-up + {HOST_RUNS} timed "
+             f"{threads} LiteRT thread{'s' if threads > 1 else ''}, {m.warmup} warm-up + "
+             f"{HOST_RUNS} timed "
              f"invokes, {m.version}; load average {os.getloadavg()[0]:.1f} while measuring")
     return rows, errors, setup
 

@@ -128,7 +128,7 @@ class _Graph:
         return bytes(builder.Output())
 
 
-# name -> (builder, MACs, activation bytes read and written, elements written)
+# name -> (builder, input shape, MACs, activation bytes read and written, elements written)
 _PROBES = {
     "one": (lambda g, x: g.conv(x, 4, 16, 16, 1), (1, 4, 4, 16), 4 * 4 * 16 * 16,
             2 * 4 * 4 * 16, 0),
@@ -185,10 +185,11 @@ def host_constants(clock_hz: int, threads: int) -> dict[str, float]:
     def per_mac(name: str) -> float:
         return max(cycles(name) - fixed - per_byte * nbytes(name), 0.0) * threads / macs(name)
 
-    element = max(cycles("element") - fixed - per_byte * nbytes("element"), 0.0) / 65536
+    element = max(cycles("element") - fixed - per_byte * nbytes("element"), 0.0) / \
+        _PROBES["element"][4]
     return {
-        "cycles_per_op": per_op, "cycles_per_invoke": invoke, "cycles_per_byte": float(per_byte),
-        "cycles_per_mac.conv": float(conv), "cycles_per_mac.depthwise": per_mac("depthwise"),
+        "cycles_per_op": per_op, "cycles_per_invoke": invoke, "cycles_per_byte": per_byte,
+        "cycles_per_mac.conv": conv, "cycles_per_mac.depthwise": per_mac("depthwise"),
         "cycles_per_mac.fully_connected": per_mac("fully_connected"),
         "cycles_per_element": element,
         "float_slowdown": _cycles("conv3", threads, clock_hz, True) / cycles("conv3"),

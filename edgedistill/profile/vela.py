@@ -113,9 +113,9 @@ def _cached(model_path: str, accelerator: str, system: str | None, memory: str |
             sha256: str) -> VelaEstimate:
     from edgedistill.profile import _worker
 
-    # Vela takes ~0.1 s on the MLPerf Tiny models and grows with size; far beyond that it
-    # is looping (it does on some malformed operator options).
-    limit = 2.0 + 10.0 * Path(model_path).stat().st_size / 1e6
+    # Vela takes 0.1-0.15 s on the MLPerf Tiny models (0.05-0.3 MB) and grows with size; ten
+    # times that is looping (it does on some malformed operator options).
+    limit = 1.0 + 5.0 * Path(model_path).stat().st_size / 1e6
     try:
         d = _worker.call("vela", limit, model=model_path, accelerator=accelerator,
                          system=system, memory=memory)

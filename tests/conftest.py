@@ -53,3 +53,36 @@ def bundle_files(path) -> list[str]:
     """Every file under a bundle directory, as sorted POSIX paths relative to it."""
     root = Path(path)
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def one_op_model(builtin: int | None = None, custom_code: str | None = None, *,
+                 dtype: int | None = None, shape=(1, 4), scale: float | None = None) -> bytes:
+    """A .tflite of one operator x -> y, built with the schema: RELU on float32 [1, 4] by
+    default; quantized (``scale``, zero point -3) when ``scale`` is given."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    builtin = schema.BuiltinOperator.RELU if builtin is None else builtin
+    tensors = []
+    for name in ("x", "y"):
+        t = schema.TensorT()
+        t.shape, t.buffer, t.name = list(shape), 0, name
+        t.type = schema.TensorType.FLOAT32 if dtype is None else dtype
+        if scale is not None:
+            t.quantization = schema.QuantizationParametersT()
+            t.quantization.scale, t.quantization.zeroPoint = [scale], [-3]
+        tensors.append(t)
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
+    subgraph = schema.SubGraphT()
+    subgraph.tensors, subgraph.operators = tensors, [op]
+    subgraph.inputs, subgraph.outputs = [0], [1]
+    code = schema.OperatorCodeT()
+    code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 1
+    code.customCode = custom_code
+    model = schema.ModelT()
+    model.version, model.operatorCodes, model.subgraphs = 3, [code], [subgraph]
+    model.buffers = [schema.BufferT()]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())

@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from conftest import MLPERF_INT8, bundle_files, mlperf_model
+from conftest import MLPERF_INT8, bundle_files, mlperf_model, one_op_model
 
 from edgedistill.errors import EdgeDistillError
 from edgedistill.micro import (
@@ -163,29 +162,6 @@ def test_force_replaces_a_bundle(tmp_path):
     assert bundle_files(out) == sorted(bundle.files)
 
 
-def _one_op_model(builtin: int, custom_code: str | None = None) -> bytes:
-    """A float32 [1, 4] -> [1, 4] model with a single operator, built with the schema."""
-    tensors = []
-    for name in ("x", "y"):
-        t = schema.TensorT()
-        t.shape, t.type, t.buffer, t.name = [1, 4], schema.TensorType.FLOAT32, 0, name
-        tensors.append(t)
-    op = schema.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
-    subgraph = schema.SubGraphT()
-    subgraph.tensors, subgraph.operators = tensors, [op]
-    subgraph.inputs, subgraph.outputs = [0], [1]
-    code = schema.OperatorCodeT()
-    code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 1
-    code.customCode = custom_code
-    model = schema.ModelT()
-    model.version, model.operatorCodes, model.subgraphs = 3, [code], [subgraph]
-    model.buffers = [schema.BufferT()]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
 @pytest.mark.parametrize(("builtin", "custom", "message"), [
     (schema.BuiltinOperator.UNIQUE, None, "op UNIQUE (node 0, output 'y') has no TFLM kernel"),
     (schema.BuiltinOperator.CUSTOM, "MyOp",
@@ -193,7 +169,7 @@ def _one_op_model(builtin: int, custom_code: str | None = None) -> bytes:
 ])
 def test_unsupported_op_is_refused(tmp_path, builtin, custom, message):
     path = tmp_path / "odd.tflite"
-    path.write_bytes(_one_op_model(builtin, custom))
+    path.write_bytes(one_op_model(builtin, custom))
     assert read_tflite(path).opcodes == ((f"CUSTOM:{custom}",) if custom else ("UNIQUE",))
     with pytest.raises(EdgeDistillError, match=re.escape(message)):
         write_micro_bundle(path, tmp_path / "b")

@@ -16,11 +16,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import flatbuffers
 import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
-from conftest import MLPERF_INT8, bundle_files, mlperf_model
+from conftest import MLPERF_INT8, bundle_files, mlperf_model, one_op_model
 
 from edgedistill.errors import EdgeDistillError
 from edgedistill.micro import write_micro_bundle
@@ -48,39 +47,13 @@ ELEMENT = {"int8": (1, False, True), "uint8": (1, False, False), "int16": (2, Fa
            "int32": (4, False, True), "float32": (4, True, True)}
 
 
-def _relu_model(dtype: int, shape: list[int], scale: float | None = None) -> bytes:
-    """A one-RELU model, quantized (scale, zero point -3) when ``scale`` is given."""
-    tensors = []
-    for name in ("x", "y"):
-        t = schema.TensorT()
-        t.shape, t.type, t.buffer, t.name = shape, dtype, 0, name
-        if scale is not None:
-            t.quantization = schema.QuantizationParametersT()
-            t.quantization.scale, t.quantization.zeroPoint = [scale], [-3]
-        tensors.append(t)
-    op = schema.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
-    subgraph = schema.SubGraphT()
-    subgraph.tensors, subgraph.operators = tensors, [op]
-    subgraph.inputs, subgraph.outputs = [0], [1]
-    code = schema.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.RELU
-    code.version = 1
-    model = schema.ModelT()
-    model.version, model.operatorCodes, model.subgraphs = 3, [code], [subgraph]
-    model.buffers = [schema.BufferT()]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """Bundles of two one-RELU models: int8 [1, 5] with odd labels, float32 [1, 4]."""
     root = tmp_path_factory.mktemp("small")
     (root / "relu_int8.tflite").write_bytes(
-        _relu_model(schema.TensorType.INT8, [1, 5], scale=0.25))
-    (root / "relu_float.tflite").write_bytes(_relu_model(schema.TensorType.FLOAT32, [1, 4]))
+        one_op_model(dtype=schema.TensorType.INT8, shape=(1, 5), scale=0.25))
+    (root / "relu_float.tflite").write_bytes(one_op_model())
     return {"relu_int8": write_micro_bundle(root / "relu_int8.tflite", root / "int8",
                                             labels=ODD_LABELS),
             "relu_float": write_micro_bundle(root / "relu_float.tflite", root / "float")}
@@ -277,7 +250,7 @@ def test_labels_go_into_the_manifest_and_headers(small):
 ])
 def test_wrong_labels_are_refused_before_any_work(tmp_path, labels, message):
     model = tmp_path / "relu_int8.tflite"
-    model.write_bytes(_relu_model(schema.TensorType.INT8, [1, 5], scale=0.25))
+    model.write_bytes(one_op_model(dtype=schema.TensorType.INT8, shape=(1, 5), scale=0.25))
     with pytest.raises(EdgeDistillError, match=message) as refused:
         write_micro_bundle(model, tmp_path / "b", labels=labels)
     assert "\n" not in str(refused.value)

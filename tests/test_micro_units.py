@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from test_micro import _one_op_model, schema
+from conftest import one_op_model
 
 from edgedistill.errors import EdgeDistillError
 from edgedistill.micro import (
@@ -83,7 +83,7 @@ def test_search_steps_end_on_adjacent_sizes():
 def test_search_survives_children_that_crash():
     # Sizes below ~300 bytes make tflite-micro segfault; the search treats each
     # crash as "too small" and carries on in a new child.
-    data, parsed = load_model(_one_op_model(schema.BuiltinOperator.RELU))
+    data, parsed = load_model(one_op_model())
     with Workdir(data, sample_inputs(parsed)) as work:
         hi, probes, last_error = _search(work, "relu.tflite", lo=0, hi=320)
     assert hi == 320 and probes >= 1 and "crashed" in last_error

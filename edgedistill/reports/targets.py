@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from edgedistill.reports import Report
 from edgedistill.reports.document import Cell, Column, Facts, Heading, Table
-from edgedistill.targets.schema import Target
+from edgedistill.targets.record import Target
 from edgedistill.units import fmt_bytes, fmt_hz
 
 

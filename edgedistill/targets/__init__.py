@@ -29,7 +29,7 @@ from edgedistill.targets.loader import (
     load_target_file,
     user_dirs,
 )
-from edgedistill.targets.schema import (
+from edgedistill.targets.record import (
     CoreCluster,
     LatencyModel,
     Memory,

@@ -38,7 +38,8 @@ from typing import Any
 from edgedistill._yaml import builtin_yaml_files, read_yaml
 from edgedistill.errors import EdgeDistillError
 from edgedistill.targets._check import Keyed, Section, join
-from edgedistill.targets.schema import SCHEMA, Target, parse_target
+from edgedistill.targets.record import Target
+from edgedistill.targets.schema import SCHEMA, parse_target
 
 ENV_VAR = "EDGEDISTILL_TARGETS_PATH"
 WHAT = "target file"

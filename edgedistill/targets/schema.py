@@ -66,8 +66,7 @@ from edgedistill.targets.record import (
     Target,
 )
 
-__all__ = ["SCHEMA", "CoreCluster", "LatencyModel", "Memory", "Npu", "Runtime", "Target",
-           "parse_target"]
+__all__ = ["SCHEMA", "parse_target"]
 
 KINDS = ("mcu", "sbc", "phone", "host")
 MAC_KINDS = ("conv", "depthwise", "fully_connected")

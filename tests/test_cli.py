@@ -148,6 +148,26 @@ def test_targets_list_and_show():
     assert result.exit_code == 0 and "datasheet" in result.stdout.lower()
 
 
+
+def test_commands_on_a_tflite_do_not_import_tensorflow(tmp_path):
+    # Importing TensorFlow costs seconds; help, targets, micro and profile never need it.
+    model = mlperf_model("ad01_int8.tflite")
+    code = (
+        "import sys\n"
+        "import click\n"
+        "from edgedistill.cli import main\n"
+        f"for args in ([], ['--help'], ['targets', 'list'], ['micro', {str(model)!r}, '--out', "
+        f"{str(tmp_path / 'b')!r}], ['profile', {str(model)!r}, '--target', 'nucleo-l4r5zi']):\n"
+        "    try:\n"
+        "        main(args, standalone_mode=False)\n"
+        "    except (SystemExit, click.exceptions.NoArgsIsHelpError):\n"
+        "        pass\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+    )
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert (tmp_path / "b" / "manifest.json").exists()
+
 # Bad input: one line, exit code 2, nothing written.
 
 

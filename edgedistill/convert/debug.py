@@ -24,7 +24,6 @@ import numpy as np
 
 from edgedistill._native_log import native_stderr_discarded
 from edgedistill._tf import tensorflow
-from edgedistill.compress.qat import is_quantize_wrapped
 from edgedistill.convert import litert, modes
 from edgedistill.errors import EdgeDistillError
 from edgedistill.tflite_file import parse_tflite
@@ -139,6 +138,8 @@ def debug_quantization(model, representative: np.ndarray, debug_samples: np.ndar
         >>> report.int8_accuracy, report.selective_accuracy, report.accuracy_16x8
         (0.06, (0.92,), 0.79)
     """
+    from edgedistill.compress.qat import is_quantize_wrapped  # imports TensorFlow
+
     started = time.perf_counter()
     modes.get(mode)  # An unknown name gets the usual message.
     if mode != "int8":

@@ -17,7 +17,6 @@ import numpy as np
 from edgedistill._fileio import check_output_dir, json_text, output_dir
 from edgedistill._native_log import native_stderr_discarded
 from edgedistill._tf import tensorflow
-from edgedistill.compress.qat import is_quantize_wrapped
 from edgedistill.convert import litert, modes
 from edgedistill.convert.debug import DEBUG_SAMPLES, QuantizationDebugReport, debug_quantization
 from edgedistill.data import Dataset, check_fits, load_dataset, load_inputs
@@ -86,6 +85,8 @@ def convert_model(model, mode: str = "int8", representative: np.ndarray | None =
     Example:
         >>> tflite_bytes = convert_model(student, "int8", data.x_train[:200])
     """
+    from edgedistill.compress.qat import is_quantize_wrapped  # imports TensorFlow
+
     tf = tensorflow()
     spec = modes.get(mode)
     if mode == "16x8" and is_quantize_wrapped(model):
@@ -239,6 +240,8 @@ def convert(
     keras_accuracy = float(np.mean(keras_pred == data.y_test))
     tflite_accuracy = float(np.mean(tflite_pred == data.y_test))
     report = None
+    from edgedistill.compress.qat import is_quantize_wrapped  # imports TensorFlow
+
     if mode == "int8" and not is_quantize_wrapped(keras_model):
         progress.stage("layers", f"int8 error of each op on {DEBUG_SAMPLES} test samples")
         started = time.perf_counter()

@@ -392,6 +392,10 @@ def _given_on_command_line(ctx, settings: dict) -> dict:
     return given
 
 
+def _note_skipped_target(name: str, reason: str) -> None:
+    click.secho(f"Note: target {name} left out: {reason}", err=True, fg="yellow")
+
+
 def _warn(warnings) -> None:
     for warning in warnings:
         click.secho(f"Warning: {warning}", err=True, fg="yellow")
@@ -537,7 +541,7 @@ def profile(models, target_names, bundle, runtime, max_latency_ms, fmt, report_f
     if bundle and len(models) > 1:
         raise EdgeDistillError("--bundle: its arena was measured for one model; profile that "
                                "model alone with it")
-    chosen = targets_lib.select(target_names, runtime)
+    chosen = targets_lib.select(target_names, runtime, on_skip=_note_skipped_target)
     arena = None
     if bundle:
         from edgedistill.micro import bundle_arena_bytes
@@ -563,7 +567,7 @@ def targets_list(fmt, report_file, force):
     from edgedistill.targets import list_targets
 
     _check_report_file(report_file, force)
-    _show(targets_report(list_targets()), fmt, report_file, force)
+    _show(targets_report(list_targets(on_skip=_note_skipped_target)), fmt, report_file, force)
 
 
 @targets.command("show")

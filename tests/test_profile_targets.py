@@ -332,3 +332,26 @@ def test_profiling_every_target_imports_no_tensorflow():
                          cwd=REPO_ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
     assert int(run.stdout) == len(targets.list_targets())
+
+
+def test_host_constants_stay_positive_where_a_kernel_costs_less_than_its_bytes(monkeypatch):
+    from edgedistill.profile import probe
+
+    # Probe cycles measured on a 2.1 GHz Xeon with AMX (2026-12-05): the depthwise and ADD
+    # probes cost less than their bytes at the byte cost the two convolutions give.
+    xeon = {"one": 2431, "chain": 21667, "conv3": 20963, "conv1": 33887, "depthwise": 81992,
+            "fully_connected": 3214, "element": 25930}
+    monkeypatch.setattr(probe, "_cycles", lambda name, *args, **kw: xeon[name])
+    probe.host_constants.cache_clear()
+    try:
+        amx = probe.host_constants(2_100_000_000, 1, ("amx", "avx2"))
+        avx2 = probe.host_constants(2_100_000_000, 1, ("avx2",))
+        plain = probe.host_constants(2_100_000_000, 1, ())
+        value, how = probe.host_constant("cycles_per_mac.depthwise", 2_100_000_000, 1, ("amx",))
+    finally:
+        probe.host_constants.cache_clear()
+    assert amx["cycles_per_mac.depthwise"] == 1 / 1024  # the AMX peak
+    assert plain["cycles_per_mac.depthwise"] == 1 / 1024  # no ISA known: the fastest known
+    assert avx2["cycles_per_mac.depthwise"] == 1 / 64
+    assert amx["cycles_per_mac.conv"] > 1 / 1024 and amx["cycles_per_element"] == 0
+    assert value == 1 / 1024 and "floored at the ISA's peak" in how

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import mlperf_model
 
 from edgedistill import targets
 from edgedistill.errors import EdgeDistillError
@@ -315,6 +316,26 @@ def test_auto_that_cannot_be_measured_is_a_clean_error(tmp_path, monkeypatch):
     text = _one_line_error("host", "host.yaml: processor: 'auto' cannot be measured on this "
                                    "machine", "write the value in a copy of this file")
     assert text.startswith(str(BUILTIN / "host.yaml"))
+
+
+def test_all_leaves_out_a_host_it_cannot_measure(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from edgedistill.cli import main
+
+    monkeypatch.setattr(_host, "CPUINFO", tmp_path / "no-proc" / "cpuinfo")
+    with pytest.warns(UserWarning, match=r"target host left out: .*host.yaml: processor: "
+                                         r"'auto' cannot be measured .*no-proc/cpuinfo"):
+        chosen = targets.select(["all"])
+    assert "host" not in {t.name for t in chosen} and "nucleo-l4r5zi" in {t.name for t in chosen}
+    with pytest.raises(EdgeDistillError, match="cannot be measured"), pytest.warns(UserWarning):
+        targets.select(["all", "host"])
+    for args in (["targets", "list"],
+                 ["profile", "--target", "all", str(mlperf_model("ad01_int8.tflite"))]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert "Note: target host left out: " in result.stderr
+        assert "nucleo-l4r5zi" in result.stdout and "host" not in result.stdout.split()
 
 
 # --- fuzzing -----------------------------------------------------------------

@@ -20,6 +20,12 @@ on the host's thread count, and the constants follow by subtraction:
 * ``element``: one ADD of 65536 values;
 * ``float``: ``conv3`` in float32 over int8, ``float_slowdown``.
 
+A per-MAC constant is never below one MAC per peak cycle of the ISA
+(:func:`.roofline.peak_per_core`): where the subtraction leaves nothing (on a
+Xeon with AMX, the depthwise probe costs less than its activation bytes at the
+byte cost the two convolutions give), the kernel's cost lies within the byte
+term and the constant is that floor, not zero, so no estimate beats the roofline.
+
 The models being profiled are never among them, so the host estimate of those
 models checks the constants rather than restating a fit. Results are kept for
 the life of the process.
@@ -33,6 +39,7 @@ import flatbuffers
 import numpy as np
 
 from edgedistill.profile.measure import measure_litert
+from edgedistill.profile.roofline import PEAK_WORDS, peak_per_core
 
 RUNS, WARMUP, CHAIN = 30, 5, 32
 
@@ -157,13 +164,22 @@ def _cycles(name: str, threads: int, clock_hz: int, float32: bool = False) -> fl
 
 
 @functools.cache
-def host_constants(clock_hz: int, threads: int) -> dict[str, float]:
+def host_constants(clock_hz: int, threads: int, isa: tuple[str, ...] = ()) -> dict[str, float]:
     """Every ``latency`` constant of this machine, keyed by its field path.
+
+    Args:
+        clock_hz: the clock the cycles are counted at.
+        threads: LiteRT's thread count.
+        isa: the machine's ISA features; their peak MAC rate floors the per-MAC constants
+            (the fastest rate :mod:`.roofline` knows when it knows none of them).
 
     Example:
         >>> host_constants(2_600_000_000, 2)["cycles_per_op"] > 0  # doctest: +SKIP
         True
     """
+    peak = peak_per_core(isa) or max(peak_per_core([word]) for word in PEAK_WORDS)
+    least_per_mac = 1.0 / peak[0]
+
     def cycles(name: str) -> float:
         return _cycles(name, threads, clock_hz)
 
@@ -183,21 +199,29 @@ def host_constants(clock_hz: int, threads: int) -> dict[str, float]:
     fixed = per_op + invoke
 
     def per_mac(name: str) -> float:
-        return max(cycles(name) - fixed - per_byte * nbytes(name), 0.0) * threads / macs(name)
+        left = max(cycles(name) - fixed - per_byte * nbytes(name), 0.0)
+        return max(left * threads / macs(name), least_per_mac)
 
     element = max(cycles("element") - fixed - per_byte * nbytes("element"), 0.0) / \
         _PROBES["element"][4]
     return {
         "cycles_per_op": per_op, "cycles_per_invoke": invoke, "cycles_per_byte": per_byte,
-        "cycles_per_mac.conv": conv, "cycles_per_mac.depthwise": per_mac("depthwise"),
+        "cycles_per_mac.conv": max(conv, least_per_mac),
+        "cycles_per_mac.depthwise": per_mac("depthwise"),
         "cycles_per_mac.fully_connected": per_mac("fully_connected"),
         "cycles_per_element": element,
         "float_slowdown": _cycles("conv3", threads, clock_hz, True) / cycles("conv3"),
     }
 
 
-def host_constant(field: str, clock_hz: int, threads: int) -> tuple[float, str]:
+def host_constant(field: str, clock_hz: int, threads: int,
+                  isa: tuple[str, ...] = ()) -> tuple[float, str]:
     """One ``latency`` field of this machine (``cycles_per_mac.conv`` ...) and how it was got."""
     how = (f"LiteRT on int8 probe models (edgedistill/profile/probe.py), {threads} thread(s), "
            f"median of {RUNS} invokes after {WARMUP}, at {clock_hz / 1e9:.2f} GHz")
-    return host_constants(clock_hz, threads)[field], how
+    value = host_constants(clock_hz, threads, isa)[field]
+    peak = peak_per_core(isa)
+    if field.startswith("cycles_per_mac.") and peak and value == 1.0 / peak[0]:
+        how += ("; floored at the ISA's peak: the probe left less after its fixed and byte "
+                "costs (probe.py says why)")
+    return value, how

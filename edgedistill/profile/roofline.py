@@ -14,6 +14,7 @@ stalls. Above 100% means the target ran faster than its listed clock allows
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgedistill.targets import Target
@@ -67,6 +68,10 @@ _RULES: tuple[tuple[str, float, str], ...] = (
 )
 
 
+# The ISA words of the rules, the core-name rules left out.
+PEAK_WORDS = tuple(word for word, _, _ in _RULES if not word.startswith("Cortex"))
+
+
 def peak_macs_per_cycle(target: Target) -> Peak | None:
     """The target's peak, from its NPU when Vela compiles for it, else its ISA and cores.
 
@@ -82,12 +87,26 @@ def peak_macs_per_cycle(target: Target) -> Peak | None:
                     f"npu.macs_per_cycle of {target.npu.name}: "
                     f"{target.sources.get('npu.macs_per_cycle', '')}")
     threads = target.latency.threads
-    cores = " ".join(c.core for c in target.cores)
+    found = peak_per_core(target.isa, [c.core for c in target.cores])
+    if found is None:
+        return None
+    per_core, source = found
+    many = f" x {threads} threads" if threads > 1 else ""
+    return Peak(per_core * threads,
+                f"derived: {per_core:g} int8 MACs per cycle per core{many}; {source}")
+
+
+def peak_per_core(isa: Sequence[str], cores: Sequence[str] = ()) -> tuple[float, str] | None:
+    """Peak int8 MACs per cycle of one core with these ISA features (or core names), and why.
+
+    Example:
+        >>> peak_per_core(["fpu", "dsp"])[0]
+        2.0
+    """
+    names = " ".join(cores)
     for word, per_core, source in _RULES:
-        if word in target.isa or (word.startswith("Cortex") and word in cores):
-            many = f" x {threads} threads" if threads > 1 else ""
-            return Peak(per_core * threads,
-                        f"derived: {per_core:g} int8 MACs per cycle per core{many}; {source}")
+        if word in isa or (word.startswith("Cortex") and word in names):
+            return per_core, source
     return None
 
 

@@ -18,10 +18,12 @@ renaming it.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edgedistill.errors import EdgeDistillError
+from edgedistill.targets._check import NotMeasurableHere
 from edgedistill.targets.loader import (
     ENV_VAR,
     builtin_files,
@@ -93,8 +95,17 @@ def get(name_or_path: str | os.PathLike) -> Target:
     return load_target_file(files[text])
 
 
-def list_targets() -> tuple[Target, ...]:
-    """All visible targets (built-in and user), sorted by name.
+def _skip_with_a_warning(name: str, reason: str) -> None:
+    warnings.warn(f"target {name} left out: {reason}", stacklevel=3)
+
+
+def list_targets(on_skip: Callable[[str, str], None] = _skip_with_a_warning
+                 ) -> tuple[Target, ...]:
+    """All visible targets (built-in and user) usable on this machine, sorted by name.
+
+    A target whose ``auto`` fields this machine cannot measure (the host
+    target without ``/proc``) is left out: ``on_skip(name, reason)`` is
+    called for it, which by default warns.
 
     Raises:
         EdgeDistillError: if any visible file is invalid.
@@ -104,16 +115,26 @@ def list_targets() -> tuple[Target, ...]:
         >>> "nucleo-l4r5zi" in [t.name for t in targets.list_targets()]
         True
     """
-    return tuple(load_target_file(path) for path in target_files().values())
+    usable = []
+    for name, path in target_files().items():
+        try:
+            usable.append(load_target_file(path))
+        except NotMeasurableHere as exc:
+            on_skip(name, str(exc))
+    return tuple(usable)
 
 
-def select(names: Sequence[str], runtime: str | None = None) -> tuple[Target, ...]:
+def select(names: Sequence[str], runtime: str | None = None,
+           on_skip: Callable[[str, str], None] = _skip_with_a_warning) -> tuple[Target, ...]:
     """The targets a command names: ``all``, names and ``.yaml`` paths, in any mix.
 
     ``all`` stands for every visible target; a name or file given beside it
     is added, or replaces the target of the same name in place (a user's
     recalibrated copy). With ``runtime``, each target is set to that runtime:
     one named explicitly must have it, while ``all`` keeps only those that do.
+    ``all`` also leaves out the targets this machine cannot measure, calling
+    ``on_skip`` for each (see :func:`list_targets`); a target named on its own
+    is never left out.
 
     Raises:
         EdgeDistillError: an unknown name, an invalid file, no target with
@@ -129,7 +150,7 @@ def select(names: Sequence[str], runtime: str | None = None) -> tuple[Target, ..
     chosen: dict[str, Target] = {}
     named: set[str] = set()
     if ALL in names:
-        chosen = {t.name: t for t in list_targets()}
+        chosen = {t.name: t for t in list_targets(on_skip)}
     for name in names:
         if name != ALL:
             target = get(name)

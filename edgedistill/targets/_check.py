@@ -83,6 +83,13 @@ class Unmeasurable(Exception):
     """This machine does not expose a value written ``auto``; the message says what was tried."""
 
 
+class NotMeasurableHere(EdgeDistillError):
+    """A valid target whose ``auto`` fields this machine cannot measure (no ``/proc``, say).
+
+    ``--target all`` leaves such a target out, with a note, instead of failing.
+    """
+
+
 def join(prefix: str, key: Any) -> str:
     """The dotted path of ``key`` under ``prefix``; odd keys are quoted, keeping one line."""
     text = key if isinstance(key, str) and key and key.isprintable() else repr(key)
@@ -184,8 +191,9 @@ class Checker:
         try:
             measured, how = self.measure(pattern(field_path), self.known)
         except Unmeasurable as exc:
-            raise self.fail(field_path, f"'auto' cannot be measured on this machine ({exc}); "
-                                        "write the value in a copy of this file") from None
+            failure = self.fail(field_path, f"'auto' cannot be measured on this machine ({exc}); "
+                                            "write the value in a copy of this file")
+            raise NotMeasurableHere(str(failure)) from None
         written = self.sources.get(field_path)
         self.sources[field_path] = f"measured at load: {how}" + (f"; {written}" if written else "")
         return measured

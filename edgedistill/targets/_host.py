@@ -141,7 +141,8 @@ def _reserved_flash_bytes() -> tuple[int, str]:
 
 def _latency(field: str) -> Callable[..., tuple[float, str]]:
     """The measurer of a ``latency`` constant: LiteRT on probe models, on as many threads as
-    the file's ``latency.threads`` (checked before the constants), at the file's clock."""
+    the file's ``latency.threads`` (checked before the constants), at the file's clock,
+    floored by the peak of the file's ISA."""
     def measure_it(known: Mapping[str, Any]) -> tuple[float, str]:
         # Imported here: the probes need LiteRT, which only these fields' loading uses.
         from edgedistill.errors import EdgeDistillError
@@ -149,7 +150,8 @@ def _latency(field: str) -> Callable[..., tuple[float, str]]:
 
         try:
             return host_constant(field, known.get("clock_hz") or _clock_hz()[0],
-                                 known.get("latency.threads") or _threads()[0])
+                                 known.get("latency.threads") or _threads()[0],
+                                 tuple(known.get("isa") or _isa()[0]))
         except (EdgeDistillError, ImportError) as exc:
             raise Unmeasurable(str(exc)) from None
     return measure_it

@@ -554,6 +554,55 @@ def profile(models, target_names, bundle, runtime, max_latency_ms, fmt, report_f
     _show(report, fmt, report_file, force)
 
 
+@main.command()
+@click.argument("model")
+@click.option("--target", "-t", "target_name", required=True,
+              help="Target name or .yaml file; its flash: section says how to reach the device.")
+@click.option("--device", "-d", default=None, metavar="ADDRESS",
+              help="The device: an ssh destination (host, user@host, an ~/.ssh/config alias) "
+                   "[default: the target's flash.device].")
+@click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Timed inferences on the device.")
+@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Untimed inferences first.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="The runtime's threads [default: the target's, as its estimate assumes].")
+@click.option("--ssh-config", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="An ssh config file to use instead of ~/.ssh/config.")
+@click.option("--python", "python", default=None,
+              help="The device's Python [default: the target's flash.python, else python3].")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+              default=300.0, show_default=True, help="Seconds each step on the device may take.")
+@click.option("--keep", is_flag=True, help="Leave the model and runner on the device.")
+@click.option("--force", is_flag=True,
+              help="Flash a model the profile says will not fit; also replace --report FILE.")
+@click.option("--dry-run", is_flag=True, help="Print every command without running any.")
+@click.option("--verbose", "-v", is_flag=True, help="Print each command as it runs.")
+@_report_options()
+def flash(model, target_name, device, runs, warmup, threads, ssh_config, python, timeout_s,
+          keep, force, dry_run, verbose, fmt, report_file):
+    """Put MODEL (.tflite) on a device of the target, time it there, and show the
+    measured latency beside the profile's estimate.
+
+    Linux boards are reached with the system's ssh (your keys, agent and
+    ~/.ssh/config; host keys are always checked): the model and a small runner
+    are copied to a private directory, the model's sha256 is checked there, N
+    inferences are timed with the device's ai_edge_litert, tflite_runtime or
+    tensorflow, and the directory is removed. A model that will not fit the
+    target's flash or RAM is refused unless --force.
+    """
+    from edgedistill.flash import flash as flash_model
+    from edgedistill.reports.flash import flash_report
+
+    _check_report_file(report_file, force)
+    echo = (lambda line: click.echo(line, err=not dry_run)) if dry_run or verbose else None
+    result = flash_model(model, target_name, device, runs=runs, warmup=warmup, threads=threads,
+                         keep=keep, force=force, dry_run=dry_run, ssh_config=ssh_config,
+                         python=python, timeout_s=timeout_s, echo=echo)
+    if not dry_run:
+        _show(flash_report(result), fmt, report_file, force)
+
+
 @main.group(cls=_Group)
 def targets():
     """Hardware targets: built-in ones and those in $EDGEDISTILL_TARGETS_PATH."""

@@ -41,6 +41,14 @@ CASES = [
     ("target field of the wrong type", ("profile", KWS, "--target", "{g}/wrongtype.yaml"),
      "clock_hz"),
     ("target show of an unknown name", ("targets", "show", "vax-780"), "vax-780"),
+    # flash
+    ("flash to a target that cannot be flashed", ("flash", KWS, "--target", "host"),
+     "no flash: section"),
+    ("flash to a device named like an option",
+     ("flash", KWS, "--target", "raspberry-pi-4", "--device", "-oProxyCommand=x", "--dry-run"),
+     "cannot start with '-'"),
+    ("flash of a text file", ("flash", "{g}/notes.tflite", "--target", "raspberry-pi-4",
+                              "--dry-run"), "notes.tflite"),
     # bundles and manifests
     ("bundle without manifest", ("profile", KWS, "--bundle", "{g}/bundle-empty"),
      "manifest.json: no such file"),
@@ -267,7 +275,7 @@ def test_the_readme_lists_every_bad_input():
 def test_a_fault_of_ours_is_one_line_exit_1_with_the_traceback_in_a_log(monkeypatch, tmp_path):
     import edgedistill.targets
 
-    def broken(*_):
+    def broken(*_, **__):
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))

@@ -260,6 +260,21 @@ def test_optional_fields_take_their_defaults(tmp_path):
     assert t.runtime == targets.Runtime("tflm", "reference", None)
     assert t.latency.threads == 1 and t.sources["latency.threads"] == "default: one thread"
     assert t.memory.dram_bytes is None and t.ram_bytes == 65536
+    assert t.flash is None
+
+
+def test_flash_section_is_inherited_and_checked(tmp_path):
+    pi = targets.get("raspberry-pi-4")
+    assert pi.flash == targets.FlashSetup("ssh", "raspberrypi.local", "python3")
+    mine = _file(tmp_path, "my-pi", "name: my-pi\nextends: raspberry-pi-4\n"
+                                    "flash: {device: pi@10.0.0.7}\n")
+    assert targets.get(str(mine)).flash == targets.FlashSetup("ssh", "pi@10.0.0.7", "python3")
+    assert targets.get(str(mine)).to_dict()["flash"]["device"] == "pi@10.0.0.7"
+    odd = _file(tmp_path, "odd", "name: odd\nextends: raspberry-pi-4\nflash: {method: ftp}\n")
+    _one_line_error(odd, f"{odd}: flash.method", "ftp")
+    extra = _file(tmp_path, "extra", "name: extra\nextends: raspberry-pi-4\n"
+                                     "flash: {password: hunter2}\n")
+    _one_line_error(extra, f"{extra}: flash.password", "unknown")
 
 
 def _walk(fields, prefix=""):

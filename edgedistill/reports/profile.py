@@ -31,6 +31,17 @@ def model_name(report: ProfileReport) -> str:
     return PurePath(report.model.path.replace("\\", "/")).name
 
 
+def estimate_error_text(error: float) -> str:
+    """How far an estimate lands from a measurement, signed.
+
+    Example:
+        >>> estimate_error_text(-0.125)
+        'estimate 12.5% below the measurement'
+    """
+    side = "above" if error >= 0 else "below"
+    return f"estimate {abs(error):.1%} {side} the measurement"
+
+
 def _ram_note(report: ProfileReport) -> str:
     if report.totals.ram_source == RAM_MEASURED:
         return "measured TFLite Micro arena"
@@ -98,7 +109,8 @@ def _why_not(report: ProfileReport) -> list:
             blocks.append(Note(
                 f"{fit.target}: measured {fmt_ms(m.median_ms)} (median of {m.runs} runs after "
                 f"{m.warmup} warm-up, {m.threads} thread(s), {m.version}) beside the "
-                f"{fmt_ms(fit.latency_ms)} estimate."))
+                f"{fmt_ms(fit.latency_ms)} estimate: "
+                f"{estimate_error_text(fit.latency_ms / m.median_ms - 1)}."))
         blocks += [Note(f"{fit.target}: {note}") for note in fit.notes]
     return blocks
 

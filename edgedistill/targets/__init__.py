@@ -33,6 +33,7 @@ from edgedistill.targets.loader import (
 )
 from edgedistill.targets.record import (
     CoreCluster,
+    FlashSetup,
     LatencyModel,
     Memory,
     Npu,
@@ -41,8 +42,9 @@ from edgedistill.targets.record import (
     Target,
 )
 
-__all__ = ["ALL", "CoreCluster", "LatencyModel", "Memory", "Npu", "Runtime", "RuntimeOption",
-           "Target", "get", "list_targets", "load_target_file", "select", "target_files"]
+__all__ = ["ALL", "CoreCluster", "FlashSetup", "LatencyModel", "Memory", "Npu", "Runtime",
+           "RuntimeOption", "Target", "get", "list_targets", "load_target_file", "select",
+           "target_files"]
 
 ALL = "all"
 

@@ -186,6 +186,25 @@ class Npu:
 
 
 @dataclass(frozen=True)
+class FlashSetup:
+    """How ``edgedistill flash`` reaches the device: ``method`` (``ssh``), the default
+    ``device`` address (None: the user gives one) and, over ssh, the device's ``python``.
+
+    Example:
+        >>> FlashSetup("ssh", None, "python3").to_dict()["python"]
+        'python3'
+    """
+
+    method: str
+    device: str | None
+    python: str
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
 class Target:
     """One hardware target: a board or device with its runtime and latency model.
 
@@ -216,6 +235,7 @@ class Target:
     path: str
     extends: tuple[str, ...] = ()
     runtimes: Mapping[str, RuntimeOption] = field(default_factory=dict)
+    flash: FlashSetup | None = None
 
     def __post_init__(self) -> None:
         _frozen(self, sources=MappingProxyType(dict(self.sources)),
@@ -297,5 +317,6 @@ class Target:
                 "npu": self.npu.to_dict() if self.npu else None,
                 "latency": self.latency.to_dict(),
                 "runtimes": {i: o.to_dict() for i, o in self.runtimes.items()},
+                "flash": self.flash.to_dict() if self.flash else None,
                 "extends": list(self.extends),
                 "sources": dict(self.sources), "path": self.path}

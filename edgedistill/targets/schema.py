@@ -29,6 +29,10 @@ Fields (required unless marked optional; defaults in brackets):
 - ``runtimes`` (optional) [none]: other runtimes' constants, by runtime id:
   ``{name, kernels?, version?, latency?}``, ``latency`` giving only what
   differs from the target's (:meth:`Target.with_runtime`).
+- ``flash`` (optional) [cannot be flashed]: how ``edgedistill flash`` puts a
+  model on the device: ``method`` (:data:`FLASH_METHODS`), ``device``
+  (optional) [none: ``--device`` is needed], the default address, and for
+  ``ssh`` ``python`` (optional) [``python3``], the device's Python.
 
 New fields are added as optional ones with a default, so files written today
 keep loading.
@@ -58,6 +62,7 @@ from edgedistill.targets import _host
 from edgedistill.targets._check import Checker, Items, Keyed, Num, Section, Text, Words
 from edgedistill.targets.record import (
     CoreCluster,
+    FlashSetup,
     LatencyModel,
     Memory,
     Npu,
@@ -76,6 +81,7 @@ RUNTIMES = ("tflm", "litert", "vela", "microtvm", "onnc")
 KERNELS = ("reference", "cmsis-nn", "esp-nn", "xnnpack", "ruy", "ethos-u")
 DEFAULT_KERNELS = {"tflm": "reference", "litert": "xnnpack", "vela": "ethos-u",
                    "microtvm": "cmsis-nn", "onnc": "cmsis-nn"}
+FLASH_METHODS = ("ssh",)
 VELA_ACCELERATORS = tuple(f"ethos-u{n}" for n in (
     "55-32", "55-64", "55-128", "55-256", "65-256", "65-512", "85-128", "85-256", "85-512",
     "85-1024", "85-2048"))
@@ -132,6 +138,8 @@ SCHEMA: dict[str, Any] = {
                     "system_config": Text(required=False),
                     "memory_mode": Text(required=False)}, required=False),
     "latency": Section(_LATENCY),
+    "flash": Section({"method": Text(choices=FLASH_METHODS), "device": Text(required=False),
+                      "python": Text(required=False)}, required=False),
 }
 
 
@@ -199,6 +207,8 @@ def parse_target(data: Any, path: str | Path, origins: Mapping[str, str] | None 
         cores=tuple(CoreCluster(**c) for c in v["cores"]), isa=v["isa"], clock_hz=v["clock_hz"],
         memory=Memory(**v["memory"]), runtime=runtime,
         npu=Npu(**v["npu"]) if v["npu"] else None,
+        flash=FlashSetup(v["flash"]["method"], v["flash"]["device"],
+                         v["flash"]["python"] or "python3") if v["flash"] else None,
         latency=latency, sources=checker.sources, path=path,
         extends=tuple(extends), runtimes=options)
 

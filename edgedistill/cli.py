@@ -570,7 +570,11 @@ def profile(models, target_names, bundle, runtime, max_latency_ms, fmt, report_f
 @click.option("--ssh-config", type=click.Path(dir_okay=False, exists=True), default=None,
               help="An ssh config file to use instead of ~/.ssh/config.")
 @click.option("--python", "python", default=None,
-              help="The device's Python [default: the target's flash.python, else python3].")
+              help="ssh: the device's Python [default: the target's flash.python, else "
+                   "python3].")
+@click.option("--benchmark-model", default=None, metavar="PATH",
+              help="adb: TFLite's benchmark_model, a local binary to push or a path on the "
+                   "phone [default: the target's flash.benchmark_model, else searched for].")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
               default=300.0, show_default=True, help="Seconds each step on the device may take.")
 @click.option("--keep", is_flag=True, help="Leave the model and runner on the device.")
@@ -579,8 +583,8 @@ def profile(models, target_names, bundle, runtime, max_latency_ms, fmt, report_f
 @click.option("--dry-run", is_flag=True, help="Print every command without running any.")
 @click.option("--verbose", "-v", is_flag=True, help="Print each command as it runs.")
 @_report_options()
-def flash(model, target_name, device, runs, warmup, threads, ssh_config, python, timeout_s,
-          keep, force, dry_run, verbose, fmt, report_file):
+def flash(model, target_name, device, runs, warmup, threads, ssh_config, python,
+          benchmark_model, timeout_s, keep, force, dry_run, verbose, fmt, report_file):
     """Put MODEL (.tflite) on a device of the target, time it there, and show the
     measured latency beside the profile's estimate.
 
@@ -588,8 +592,9 @@ def flash(model, target_name, device, runs, warmup, threads, ssh_config, python,
     ~/.ssh/config; host keys are always checked): the model and a small runner
     are copied to a private directory, the model's sha256 is checked there, N
     inferences are timed with the device's ai_edge_litert, tflite_runtime or
-    tensorflow, and the directory is removed. A model that will not fit the
-    target's flash or RAM is refused unless --force.
+    tensorflow, and the directory is removed. Phones are reached with adb: the
+    model is pushed and timed with TFLite's benchmark_model. A model that will
+    not fit the target's flash or RAM is refused unless --force.
     """
     from edgedistill.flash import flash as flash_model
     from edgedistill.reports.flash import flash_report
@@ -598,7 +603,8 @@ def flash(model, target_name, device, runs, warmup, threads, ssh_config, python,
     echo = (lambda line: click.echo(line, err=not dry_run)) if dry_run or verbose else None
     result = flash_model(model, target_name, device, runs=runs, warmup=warmup, threads=threads,
                          keep=keep, force=force, dry_run=dry_run, ssh_config=ssh_config,
-                         python=python, timeout_s=timeout_s, echo=echo)
+                         python=python, benchmark_model=benchmark_model, timeout_s=timeout_s,
+                         echo=echo)
     if not dry_run:
         _show(flash_report(result), fmt, report_file, force)
 

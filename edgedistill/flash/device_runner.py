@@ -9,7 +9,7 @@ untimed and ``--runs`` timed invokes on a fixed random input, and prints one
 JSON object on stdout::
 
     {"runtime": "ai_edge_litert", "version": "2.3.0", "threads": 4, "warmup": 10,
-     "runs": 50, "median_ms": 12.1, "min_ms": 11.8, "p90_ms": 12.9,
+     "runs": 50, "median_ms": 12.1, "mean_ms": 12.2, "min_ms": 11.8, "p90_ms": 12.9,
      "peak_rss_bytes": 71958528, "model_rss_bytes": 9125888}
 
 ``peak_rss_bytes`` is the process's peak resident memory; ``model_rss_bytes``
@@ -90,6 +90,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.runs < 1 or args.warmup < 0 or args.threads < 1:
+        parser.error("give --runs and --threads of at least 1 and --warmup of at least 0")
 
     found = _sha256(args.model)
     if found != args.sha256:
@@ -119,7 +121,8 @@ def main(argv=None):
     peak = _rss_bytes()
     print(json.dumps({
         "runtime": name, "version": version, "threads": args.threads, "warmup": args.warmup,
-        "runs": len(times), "median_ms": statistics.median(times), "min_ms": times[0],
+        "runs": len(times), "median_ms": statistics.median(times),
+        "mean_ms": statistics.fmean(times), "min_ms": times[0],
         "p90_ms": times[min(len(times) - 1, int(0.9 * len(times)))],
         "peak_rss_bytes": peak, "model_rss_bytes": max(peak - before_model, 0)}))
 

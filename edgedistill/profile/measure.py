@@ -30,10 +30,15 @@ MIN_RUNS = 3
 class Measurement:
     """Wall-clock latency of ``runs`` invokes after ``warmup`` untimed ones.
 
+    ``median_ms`` and ``p90_ms`` are None where the tool that timed the runs
+    does not print them (TFLite's ``benchmark_model`` prints the mean, and in
+    builds since 2023 the median and p95); :attr:`typical_ms` is the median,
+    else the mean.
+
     Example:
         >>> m = Measurement("litert-xnnpack", "ai-edge-litert 2.3.0", 2, 10, 50, 0.05, 0.04, 0.09)
-        >>> m.to_dict()["median_ms"]
-        0.05
+        >>> m.to_dict()["median_ms"], m.typical
+        (0.05, 'median')
     """
 
     runtime: str
@@ -41,9 +46,25 @@ class Measurement:
     threads: int
     warmup: int
     runs: int
-    median_ms: float
+    median_ms: float | None
     min_ms: float
-    p90_ms: float
+    p90_ms: float | None
+    mean_ms: float | None = None
+    p95_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.median_ms is None and self.mean_ms is None:
+            raise ValueError("a Measurement needs its median or its mean")
+
+    @property
+    def typical_ms(self) -> float:
+        """The median, or the mean where no median was measured."""
+        return self.median_ms if self.median_ms is not None else self.mean_ms
+
+    @property
+    def typical(self) -> str:
+        """Which of the two :attr:`typical_ms` is: ``median`` or ``mean``."""
+        return "median" if self.median_ms is not None else "mean"
 
     def to_dict(self) -> dict:
         """JSON-ready form."""

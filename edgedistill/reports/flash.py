@@ -28,9 +28,11 @@ def flash_report(result: FlashResult) -> Report:
     if m is not None:
         facts += [
             ("runtime on the device", f"{m.version}, {m.threads} thread(s)"),
-            ("latency, measured", f"{fmt_ms(m.median_ms)} median, {fmt_ms(m.p90_ms)} p90, "
-                                  f"{fmt_ms(m.min_ms)} min ({m.runs} runs after {m.warmup} "
-                                  "warm-up)"),
+            ("latency, measured", ", ".join(
+                f"{fmt_ms(value)} {name}" for name, value in (
+                    ("median", m.median_ms), ("mean", m.mean_ms), ("p90", m.p90_ms),
+                    ("p95", m.p95_ms), ("min", m.min_ms)) if value is not None)
+             + f" ({m.runs} runs after {m.warmup} warm-up)"),
             ("latency, estimated", f"{fmt_ms(result.fit.latency_ms)}: "
                                    f"{estimate_error_text(result.estimate_error)}"),
         ]

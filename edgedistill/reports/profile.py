@@ -107,10 +107,10 @@ def _why_not(report: ProfileReport) -> list:
         if fit.measured is not None:
             m = fit.measured
             blocks.append(Note(
-                f"{fit.target}: measured {fmt_ms(m.median_ms)} (median of {m.runs} runs after "
-                f"{m.warmup} warm-up, {m.threads} thread(s), {m.version}) beside the "
+                f"{fit.target}: measured {fmt_ms(m.typical_ms)} ({m.typical} of {m.runs} runs "
+                f"after {m.warmup} warm-up, {m.threads} thread(s), {m.version}) beside the "
                 f"{fmt_ms(fit.latency_ms)} estimate: "
-                f"{estimate_error_text(fit.latency_ms / m.median_ms - 1)}."))
+                f"{estimate_error_text(fit.latency_ms / m.typical_ms - 1)}."))
         blocks += [Note(f"{fit.target}: {note}") for note in fit.notes]
     return blocks
 
@@ -222,7 +222,7 @@ def _latency_figure(report: ProfileReport, name: str) -> Figure:
     def draw() -> str:
         return plots.latency_floor([f.target for f in fits], [f.latency_ms for f in fits],
                                    [f.floor_ms for f in fits],
-                                   [f.measured.median_ms if f.measured else None for f in fits])
+                                   [f.measured.typical_ms if f.measured else None for f in fits])
     return Figure(f"Estimated latency of {name} per target, with its roofline floor", draw)
 
 

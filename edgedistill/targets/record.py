@@ -187,8 +187,9 @@ class Npu:
 
 @dataclass(frozen=True)
 class FlashSetup:
-    """How ``edgedistill flash`` reaches the device: ``method`` (``ssh``), the default
-    ``device`` address (None: the user gives one) and, over ssh, the device's ``python``.
+    """How ``edgedistill flash`` reaches the device: ``method`` (``ssh``, ``adb``), the
+    default ``device`` address (None: the user gives one), over ssh the device's
+    ``python``, over adb the path of TFLite's ``benchmark_model`` (None: searched for).
 
     Example:
         >>> FlashSetup("ssh", None, "python3").to_dict()["python"]
@@ -197,7 +198,8 @@ class FlashSetup:
 
     method: str
     device: str | None
-    python: str
+    python: str = "python3"
+    benchmark_model: str | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready form."""

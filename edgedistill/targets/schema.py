@@ -31,8 +31,10 @@ Fields (required unless marked optional; defaults in brackets):
   differs from the target's (:meth:`Target.with_runtime`).
 - ``flash`` (optional) [cannot be flashed]: how ``edgedistill flash`` puts a
   model on the device: ``method`` (:data:`FLASH_METHODS`), ``device``
-  (optional) [none: ``--device`` is needed], the default address, and for
-  ``ssh`` ``python`` (optional) [``python3``], the device's Python.
+  (optional) [none: ``--device`` is needed over ssh, the only device attached
+  over adb], the default address, for ``ssh`` ``python`` (optional)
+  [``python3``], the device's Python, and for ``adb`` ``benchmark_model``
+  (optional) [searched for on the phone], TFLite's benchmark tool.
 
 New fields are added as optional ones with a default, so files written today
 keep loading.
@@ -81,7 +83,7 @@ RUNTIMES = ("tflm", "litert", "vela", "microtvm", "onnc")
 KERNELS = ("reference", "cmsis-nn", "esp-nn", "xnnpack", "ruy", "ethos-u")
 DEFAULT_KERNELS = {"tflm": "reference", "litert": "xnnpack", "vela": "ethos-u",
                    "microtvm": "cmsis-nn", "onnc": "cmsis-nn"}
-FLASH_METHODS = ("ssh",)
+FLASH_METHODS = ("ssh", "adb")
 VELA_ACCELERATORS = tuple(f"ethos-u{n}" for n in (
     "55-32", "55-64", "55-128", "55-256", "65-256", "65-512", "85-128", "85-256", "85-512",
     "85-1024", "85-2048"))
@@ -139,7 +141,8 @@ SCHEMA: dict[str, Any] = {
                     "memory_mode": Text(required=False)}, required=False),
     "latency": Section(_LATENCY),
     "flash": Section({"method": Text(choices=FLASH_METHODS), "device": Text(required=False),
-                      "python": Text(required=False)}, required=False),
+                      "python": Text(required=False), "benchmark_model": Text(required=False)},
+                     required=False),
 }
 
 
@@ -208,7 +211,8 @@ def parse_target(data: Any, path: str | Path, origins: Mapping[str, str] | None 
         memory=Memory(**v["memory"]), runtime=runtime,
         npu=Npu(**v["npu"]) if v["npu"] else None,
         flash=FlashSetup(v["flash"]["method"], v["flash"]["device"],
-                         v["flash"]["python"] or "python3") if v["flash"] else None,
+                         v["flash"]["python"] or "python3", v["flash"]["benchmark_model"])
+        if v["flash"] else None,
         latency=latency, sources=checker.sources, path=path,
         extends=tuple(extends), runtimes=options)
 

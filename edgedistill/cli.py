@@ -575,16 +575,27 @@ def profile(models, target_names, bundle, runtime, max_latency_ms, fmt, report_f
 @click.option("--benchmark-model", default=None, metavar="PATH",
               help="adb: TFLite's benchmark_model, a local binary to push or a path on the "
                    "phone [default: the target's flash.benchmark_model, else searched for].")
+@click.option("--out", "-o", "project_dir", type=click.Path(file_okay=False), default=None,
+              help="Microcontrollers: where the firmware project is written "
+                   "[default: edgedistill-firmware-TARGET].")
+@click.option("--port", "-p", default=None,
+              help="Microcontrollers: the board's serial port [default: the one USB serial "
+                   "port attached].")
+@click.option("--no-build", is_flag=True,
+              help="Microcontrollers: write the project but do not build or flash it; read "
+                   "the serial port of a board already running it.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
               default=300.0, show_default=True, help="Seconds each step on the device may take.")
 @click.option("--keep", is_flag=True, help="Leave the model and runner on the device.")
 @click.option("--force", is_flag=True,
-              help="Flash a model the profile says will not fit; also replace --report FILE.")
+              help="Flash a model the profile says will not fit; also replace --out and "
+                   "--report FILE.")
 @click.option("--dry-run", is_flag=True, help="Print every command without running any.")
 @click.option("--verbose", "-v", is_flag=True, help="Print each command as it runs.")
 @_report_options()
 def flash(model, target_name, device, runs, warmup, threads, ssh_config, python,
-          benchmark_model, timeout_s, keep, force, dry_run, verbose, fmt, report_file):
+          benchmark_model, project_dir, port, no_build, timeout_s, keep, force, dry_run,
+          verbose, fmt, report_file):
     """Put MODEL (.tflite) on a device of the target, time it there, and show the
     measured latency beside the profile's estimate.
 
@@ -593,8 +604,11 @@ def flash(model, target_name, device, runs, warmup, threads, ssh_config, python,
     are copied to a private directory, the model's sha256 is checked there, N
     inferences are timed with the device's ai_edge_litert, tflite_runtime or
     tensorflow, and the directory is removed. Phones are reached with adb: the
-    model is pushed and timed with TFLite's benchmark_model. A model that will
-    not fit the target's flash or RAM is refused unless --force.
+    model is pushed and timed with TFLite's benchmark_model. Microcontrollers get
+    a firmware project (Zephyr, ESP-IDF or Arduino, as the target file says)
+    that is built and flashed with the board's tool, and the inference times
+    are read from its serial port. A model that will not fit the target's flash
+    or RAM is refused unless --force.
     """
     from edgedistill.flash import flash as flash_model
     from edgedistill.reports.flash import flash_report
@@ -603,8 +617,9 @@ def flash(model, target_name, device, runs, warmup, threads, ssh_config, python,
     echo = (lambda line: click.echo(line, err=not dry_run)) if dry_run or verbose else None
     result = flash_model(model, target_name, device, runs=runs, warmup=warmup, threads=threads,
                          keep=keep, force=force, dry_run=dry_run, ssh_config=ssh_config,
-                         python=python, benchmark_model=benchmark_model, timeout_s=timeout_s,
-                         echo=echo)
+                         python=python, benchmark_model=benchmark_model,
+                         project_dir=project_dir, port=port, build=not no_build,
+                         timeout_s=timeout_s, echo=echo)
     if not dry_run:
         _show(flash_report(result), fmt, report_file, force)
 

@@ -2,7 +2,9 @@
 
 :func:`flash` follows the target file's ``flash:`` section (``method``,
 ``device``, ...): ``ssh`` for Linux boards (:mod:`.ssh`), ``adb`` for phones
-(:mod:`.adb`; the methods are in :data:`METHODS`). It profiles the model
+(:mod:`.adb`), ``firmware`` for microcontrollers (:mod:`.mcu`: a firmware
+project built and flashed with the board's tools, timings read from its serial
+port); the methods are in :data:`METHODS`. It profiles the model
 on the target first and refuses one that will not fit in its flash or RAM
 (``force`` overrides), then copies, checks, times and cleans up, and returns a
 :class:`FlashResult` whose ``profile`` has the measured latency merged into
@@ -29,7 +31,7 @@ from edgedistill.profile import ProfileReport, profile_model
 from edgedistill.profile.fit import TargetFit
 from edgedistill.profile.measure import Measurement
 from edgedistill.profile.verdict import FLASH, RAM
-from edgedistill.targets import Target
+from edgedistill.targets import FlashSetup, Target
 
 __all__ = ["METHODS", "FlashResult", "Job", "flash"]
 
@@ -50,6 +52,9 @@ class FlashResult:
         kept_dir: where the files stayed on the device (``keep``), else None.
         profile: the profile of the model on the target, its fit carrying
             ``measured``.
+        arena_used_bytes: the tensor arena the firmware reports using on a
+            microcontroller, else None.
+        project_dir: the firmware project written for a microcontroller, else None.
     """
 
     target: str
@@ -62,6 +67,8 @@ class FlashResult:
     model_rss_bytes: int | None
     kept_dir: str | None
     profile: ProfileReport
+    arena_used_bytes: int | None = None
+    project_dir: str | None = None
 
     @property
     def fit(self) -> TargetFit:
@@ -82,7 +89,8 @@ class FlashResult:
                 "measured": self.measured.to_dict() if self.measured else None,
                 "peak_rss_bytes": self.peak_rss_bytes, "model_rss_bytes": self.model_rss_bytes,
                 "estimate_ms": self.fit.latency_ms, "estimate_error": self.estimate_error,
-                "kept_dir": self.kept_dir, "profile": self.profile.to_dict()}
+                "kept_dir": self.kept_dir, "arena_used_bytes": self.arena_used_bytes,
+                "project_dir": self.project_dir, "profile": self.profile.to_dict()}
 
 
 def flash(model: str | os.PathLike, target: str | os.PathLike | Target,
@@ -90,7 +98,9 @@ def flash(model: str | os.PathLike, target: str | os.PathLike | Target,
           threads: int | None = None, keep: bool = False, force: bool = False,
           dry_run: bool = False, ssh_config: str | os.PathLike | None = None,
           python: str | None = None, benchmark_model: str | None = None,
-          timeout_s: float = 300.0, echo: Callable[[str], None] | None = None) -> FlashResult:
+          project_dir: str | os.PathLike | None = None, port: str | None = None,
+          build: bool = True, timeout_s: float = 300.0,
+          echo: Callable[[str], None] | None = None) -> FlashResult:
     """Copies ``model`` to a device of ``target``, times it there and returns the figures.
 
     Args:
@@ -103,13 +113,20 @@ def flash(model: str | os.PathLike, target: str | os.PathLike | Target,
         threads: the runtime's thread count; default the target's
             ``latency.threads``, the count its estimate is for.
         keep: leave the files on the device.
-        force: flash a model the profile says will not fit.
+        force: flash a model the profile says will not fit; replace ``project_dir``.
         dry_run: print every command (to ``echo``) without running any.
         ssh_config: ssh: a configuration file to use instead of ``~/.ssh/config``.
         python: ssh: the device's Python; default the target's ``flash.python``.
         benchmark_model: adb: TFLite's benchmark tool, a local binary to push
             or a path on the phone; default the target's ``flash.benchmark_model``,
             else searched for on the phone.
+        project_dir: firmware: where the project is written; default
+            ``edgedistill-firmware-<target>`` in the working directory. With
+            ``force`` an existing one is replaced.
+        port: firmware: the board's serial port; default the one USB serial
+            port attached.
+        build: firmware: build and flash the project; False reads the serial
+            port of a board already running it.
         timeout_s: the time limit of each step on the device.
         echo: where commands are printed (dry run, or as they run).
 
@@ -143,17 +160,21 @@ def flash(model: str | os.PathLike, target: str | os.PathLike | Target,
     job = Job(model=model, sha256=profile.model.sha256, address=address, runner=runner,
               runs=runs, warmup=warmup, threads=threads or target.latency.threads, keep=keep,
               timeout_s=timeout_s, ssh_config=ssh_config, python=python or setup.python,
-              benchmark_model=benchmark_model or setup.benchmark_model)
+              benchmark_model=benchmark_model or setup.benchmark_model, setup=setup,
+              project_dir=Path(project_dir or f"edgedistill-firmware-{target.name}"),
+              port=port, build=build, force=force)
     figures = METHODS[setup.method](job)
-    measured = None if dry_run else _measurement(figures, address or "the adb device")
+    name = _device_name(job, figures.get("port"))
+    measured = None if dry_run else _measurement(figures, name)
     if measured is not None:
         profile = replace(profile, targets=(replace(fit, measured=measured),))
     return FlashResult(
-        target=target.name, method=setup.method, device=address or "the adb device",
-        dry_run=dry_run, commands=tuple(runner.ran), measured=measured,
+        target=target.name, method=setup.method, device=name, dry_run=dry_run,
+        commands=tuple(runner.ran), measured=measured,
         peak_rss_bytes=figures.get("peak_rss_bytes"),
         model_rss_bytes=figures.get("model_rss_bytes"), kept_dir=figures.get("work_dir"),
-        profile=profile)
+        profile=profile, arena_used_bytes=figures.get("arena_used_bytes"),
+        project_dir=str(job.project_dir) if setup.method == "firmware" else None)
 
 
 @dataclass(frozen=True)
@@ -172,6 +193,17 @@ class Job:
     ssh_config: str | os.PathLike | None
     python: str
     benchmark_model: str | None
+    setup: FlashSetup
+    project_dir: Path
+    port: str | None
+    build: bool
+    force: bool
+
+
+def _device_name(job: Job, port: str | None) -> str:
+    if job.setup.method == "firmware":
+        return f"{job.setup.board} at {port or job.port or 'its serial port'}"
+    return job.address or "the adb device"
 
 
 def _over_ssh(job: Job) -> dict:
@@ -193,8 +225,17 @@ def _over_adb(job: Job) -> dict:
                           job.warmup, job.threads, job.keep)
 
 
+def _as_firmware(job: Job) -> dict:
+    from edgedistill.flash.mcu import flash_firmware
+
+    return flash_firmware(job.model, job.runner, job.setup.build_system, job.setup.board,
+                          job.setup.baud, job.project_dir, job.port, job.runs, job.warmup,
+                          job.timeout_s, build=job.build, force=job.force)
+
+
 # flash.method -> what does it. Each returns the device's figures (see FlashResult).
-METHODS: dict[str, Callable[[Job], dict]] = {"ssh": _over_ssh, "adb": _over_adb}
+METHODS: dict[str, Callable[[Job], dict]] = {"ssh": _over_ssh, "adb": _over_adb,
+                                             "firmware": _as_firmware}
 
 
 def _refuse_if_it_does_not_fit(fit: TargetFit, model: Path, force: bool) -> None:

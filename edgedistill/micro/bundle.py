@@ -37,10 +37,11 @@ PARITY_SAMPLES = 100
 # No microcontroller has 2 GiB of SRAM; a larger arena is a damaged manifest.
 MAX_ARENA_BYTES = 2**31 - 1
 FILES = ("model_data.cc", "model_data.h", "op_resolver.h", "model_settings.h", "main.cc",
-         "CMakeLists.txt", "arduino/edgedistill_model/edgedistill_model.ino",
+         "edgedistill_timer.h", "CMakeLists.txt", "arduino/edgedistill_model/edgedistill_model.ino",
          "arduino/edgedistill_model/model_data.cpp", "arduino/edgedistill_model/model_data.h",
          "arduino/edgedistill_model/op_resolver.h",
-         "arduino/edgedistill_model/model_settings.h", "manifest.json", "README.md")
+         "arduino/edgedistill_model/model_settings.h",
+         "arduino/edgedistill_model/edgedistill_timer.h", "manifest.json", "README.md")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ SKETCH_DIR = f"arduino/{SKETCH}"
 # Arduino IDE 1.x and arduino-builder compile only .c, .cpp and .S files of a
 # sketch folder (tflite-micro's own Arduino examples ship model.cpp).
 SKETCH_COPIES = {"model_data.cc": "model_data.cpp", "model_data.h": "model_data.h",
-                 "op_resolver.h": "op_resolver.h", "model_settings.h": "model_settings.h"}
+                 "op_resolver.h": "op_resolver.h", "model_settings.h": "model_settings.h",
+                 "edgedistill_timer.h": "edgedistill_timer.h"}
 # The union of the TfLitePtrUnion members a C++ application reads per dtype.
 DATA_FIELD = {"int8": "int8", "uint8": "uint8", "int16": "i16", "int32": "i32",
               "int64": "i64", "float32": "f", "float16": "f16", "bool": "b"}
@@ -216,9 +217,21 @@ def _report_output(model: TFLiteModel, labels) -> str:
                   classes=classes, score=score, message=message)
 
 
+def app_text(model: TFLiteModel, array: str, labels) -> str:
+    """The example application (``setup()`` and ``loop()``) every entry point wraps.
+
+    ``loop()`` fills the inputs, times ``Invoke()`` (printing
+    ``edgedistill: invoke_us=N``) and prints output 0's top class.
+    """
+    fill_inputs, setup_notes = _fill_inputs(model)
+    return render("app.cc.tmpl", array=array, fill_inputs=fill_inputs, setup_notes=setup_notes,
+                  report_output=_report_output(model, labels))
+
+
 def firmware_texts(texts: dict[str, str], model: TFLiteModel, name: str, array: str,
                    labels) -> dict[str, str]:
-    """``main.cc``, ``CMakeLists.txt`` and the Arduino sketch, with its copies of ``texts``.
+    """``main.cc``, the timer header, ``CMakeLists.txt`` and the Arduino sketch, with its
+    copies of ``texts``.
 
     Args:
         texts: the bundle's other files by name; the sketch copies some.
@@ -231,11 +244,11 @@ def firmware_texts(texts: dict[str, str], model: TFLiteModel, name: str, array: 
         >>> sorted(firmware_texts(texts, model, "m.tflite", "g_m_data", None))  # doctest: +SKIP
         ['CMakeLists.txt', 'arduino/edgedistill_model/edgedistill_model.ino', ...]
     """
-    fill_inputs, setup_notes = _fill_inputs(model)
-    app = render("app.cc.tmpl", array=array, fill_inputs=fill_inputs, setup_notes=setup_notes,
-                 report_output=_report_output(model, labels))
+    app = app_text(model, array, labels)
+    texts = {**texts, "edgedistill_timer.h": render("edgedistill_timer.h.tmpl")}
     return {
         "main.cc": render("main.cc.tmpl", model_name=name, app=app),
+        "edgedistill_timer.h": texts["edgedistill_timer.h"],
         "CMakeLists.txt": render("CMakeLists.txt.tmpl", model_name=name),
         f"{SKETCH_DIR}/{SKETCH}.ino": render("sketch.ino.tmpl", model_name=name, app=app),
         **{f"{SKETCH_DIR}/{copy}": texts[source] for source, copy in SKETCH_COPIES.items()},

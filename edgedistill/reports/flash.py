@@ -40,6 +40,10 @@ def flash_report(result: FlashResult) -> Report:
             facts.append(("peak memory (RSS)", f"{fmt_bytes(result.peak_rss_bytes)}, of which "
                                                f"{fmt_bytes(result.model_rss_bytes or 0)} "
                                                "came with the model"))
+    if result.arena_used_bytes is not None:
+        facts.append(("tensor arena used on the board", fmt_bytes(result.arena_used_bytes)))
+    if result.project_dir:
+        facts.append(("firmware project", result.project_dir))
     if result.kept_dir:
         facts.append(("kept on the device", result.kept_dir))
     blocks = [Heading("On the device"), Facts(facts)]

@@ -187,9 +187,11 @@ class Npu:
 
 @dataclass(frozen=True)
 class FlashSetup:
-    """How ``edgedistill flash`` reaches the device: ``method`` (``ssh``, ``adb``), the
-    default ``device`` address (None: the user gives one), over ssh the device's
-    ``python``, over adb the path of TFLite's ``benchmark_model`` (None: searched for).
+    """How ``edgedistill flash`` reaches the device: ``method`` (``ssh``, ``adb``,
+    ``firmware``), the default ``device`` address (None: the user gives one), over ssh
+    the device's ``python``, over adb the path of TFLite's ``benchmark_model`` (None:
+    searched for), and for firmware the ``build_system``, its ``board`` id and the
+    serial console's ``baud``.
 
     Example:
         >>> FlashSetup("ssh", None, "python3").to_dict()["python"]
@@ -200,6 +202,9 @@ class FlashSetup:
     device: str | None
     python: str = "python3"
     benchmark_model: str | None = None
+    build_system: str | None = None
+    board: str | None = None
+    baud: int = 115200
 
     def to_dict(self) -> dict:
         """JSON-ready form."""

@@ -33,8 +33,11 @@ Fields (required unless marked optional; defaults in brackets):
   model on the device: ``method`` (:data:`FLASH_METHODS`), ``device``
   (optional) [none: ``--device`` is needed over ssh, the only device attached
   over adb], the default address, for ``ssh`` ``python`` (optional)
-  [``python3``], the device's Python, and for ``adb`` ``benchmark_model``
-  (optional) [searched for on the phone], TFLite's benchmark tool.
+  [``python3``], the device's Python, for ``adb`` ``benchmark_model``
+  (optional) [searched for on the phone], TFLite's benchmark tool, and for
+  ``firmware`` ``build_system`` (:data:`BUILD_SYSTEMS`), ``board`` (the build
+  system's board id: a Zephyr board, an ESP-IDF target, an Arduino FQBN) and
+  ``baud`` (optional) [115200], the serial console's speed.
 
 New fields are added as optional ones with a default, so files written today
 keep loading.
@@ -83,7 +86,9 @@ RUNTIMES = ("tflm", "litert", "vela", "microtvm", "onnc")
 KERNELS = ("reference", "cmsis-nn", "esp-nn", "xnnpack", "ruy", "ethos-u")
 DEFAULT_KERNELS = {"tflm": "reference", "litert": "xnnpack", "vela": "ethos-u",
                    "microtvm": "cmsis-nn", "onnc": "cmsis-nn"}
-FLASH_METHODS = ("ssh", "adb")
+FLASH_METHODS = ("ssh", "adb", "firmware")
+# The build systems of firmware projects (edgedistill.flash.firmware.BUILD_SYSTEMS).
+BUILD_SYSTEMS = ("zephyr", "esp-idf", "arduino")
 VELA_ACCELERATORS = tuple(f"ethos-u{n}" for n in (
     "55-32", "55-64", "55-128", "55-256", "65-256", "65-512", "85-128", "85-256", "85-512",
     "85-1024", "85-2048"))
@@ -141,7 +146,11 @@ SCHEMA: dict[str, Any] = {
                     "memory_mode": Text(required=False)}, required=False),
     "latency": Section(_LATENCY),
     "flash": Section({"method": Text(choices=FLASH_METHODS), "device": Text(required=False),
-                      "python": Text(required=False), "benchmark_model": Text(required=False)},
+                      "python": Text(required=False), "benchmark_model": Text(required=False),
+                      "build_system": Text(choices=BUILD_SYSTEMS, required=False),
+                      "board": Text(required=False),
+                      "baud": Num(integer=True, required=False, default=115200,
+                                  default_source="default: 115200 baud, the usual console")},
                      required=False),
 }
 
@@ -210,11 +219,19 @@ def parse_target(data: Any, path: str | Path, origins: Mapping[str, str] | None 
         cores=tuple(CoreCluster(**c) for c in v["cores"]), isa=v["isa"], clock_hz=v["clock_hz"],
         memory=Memory(**v["memory"]), runtime=runtime,
         npu=Npu(**v["npu"]) if v["npu"] else None,
-        flash=FlashSetup(v["flash"]["method"], v["flash"]["device"],
-                         v["flash"]["python"] or "python3", v["flash"]["benchmark_model"])
-        if v["flash"] else None,
+        flash=_flash_setup(checker, v["flash"]) if v["flash"] else None,
         latency=latency, sources=checker.sources, path=path,
         extends=tuple(extends), runtimes=options)
+
+
+def _flash_setup(checker: Checker, v: Mapping[str, Any]) -> FlashSetup:
+    if v["method"] == "firmware":
+        for field in ("build_system", "board"):
+            if v[field] is None:
+                raise checker.fail(f"flash.{field}", "missing field: method firmware needs "
+                                                     "build_system and board")
+    return FlashSetup(v["method"], v["device"], v["python"] or "python3", v["benchmark_model"],
+                      v["build_system"], v["board"], v["baud"])
 
 
 def _runtime(v: Mapping[str, Any]) -> Runtime:

@@ -225,6 +225,8 @@ def test_dry_run_prints_every_command_and_runs_none(tmp_path):
     assert result.measured is None and len(result.commands) == 5
     text = "\n".join(printed)
     assert "ssh -o BatchMode=yes" in text and "pi@nowhere.invalid" in text
+    # Host keys are checked as the user's configuration says: never turned off.
+    assert "StrictHostKeyChecking" not in text and "UserKnownHostsFile" not in text
     assert f"< '{hostile}'" in text  # quoted as one argument
     cli = CliRunner().invoke(main, ["flash", str(hostile), "--target", "raspberry-pi-4",
                                     "--device", "pi@nowhere.invalid", "--dry-run"])

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 
 from edgedistill.errors import EdgeDistillError
-from edgedistill.flash.commands import Command, Runner, remote_join
+from edgedistill.flash.commands import Command, Runner, checked_work_dir, cleaned_up, remote_join
 
 DEVICE_PATHS = ("/data/local/tmp/benchmark_model",)
 MODEL_NAME = "model.tflite"
@@ -156,15 +156,9 @@ class AdbSession:
     def make_work_dir(self) -> str:
         """Makes a private directory under /data/local/tmp and returns its path."""
         out = self.shell(["mktemp", "-d", DRY_RUN_DIR], "make a work directory on the phone")
-        if self.runner.dry_run:
-            self.work_dir = DRY_RUN_DIR
-            return self.work_dir
-        path = out.strip()
-        if not _WORK_DIR.fullmatch(path):
-            raise EdgeDistillError(f"{self.name}: mktemp -d printed {path[:80]!r}, not a "
-                                   "directory under /data/local/tmp")
-        self.work_dir = path
-        return path
+        self.work_dir = DRY_RUN_DIR if self.runner.dry_run else checked_work_dir(
+            out, _WORK_DIR, self.name, "a directory under /data/local/tmp")
+        return self.work_dir
 
     def push(self, local: Path, name: str) -> str:
         """``adb push`` of ``local`` into the work directory as ``name``."""
@@ -236,26 +230,13 @@ def flash_over_adb(session: AdbSession, model: Path, sha256: str, benchmark_mode
         and ``work_dir`` when kept.
     """
     session.make_work_dir()
-    try:
+    with cleaned_up(session, keep):
         remote = session.push(model, MODEL_NAME)
         session.check_sha256(remote, sha256)
         tool = session.find_benchmark_model(benchmark_model)
         figures = session.benchmark(tool, remote, threads, runs, warmup)
-    except EdgeDistillError:
-        if not keep:
-            _cleanup_quietly(session)
-        raise
+        kept = {"work_dir": session.work_dir} if keep else {}
     if figures:
         figures = {**figures, "runtime": "benchmark_model", "version": "TFLite benchmark_model",
                    "threads": threads}
-    if keep:
-        return {**figures, "work_dir": session.work_dir}
-    session.cleanup()
-    return figures
-
-
-def _cleanup_quietly(session: AdbSession) -> None:
-    try:
-        session.cleanup()
-    except EdgeDistillError:
-        pass  # the first error is the one to report; the phone may be gone
+    return {**figures, **kept}

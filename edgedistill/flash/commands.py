@@ -11,11 +11,14 @@ remote shell is quoted with :func:`remote_join`.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import shlex
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from edgedistill.errors import EdgeDistillError
 
@@ -117,3 +120,38 @@ class Runner:
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1][:300] if lines else ""
+
+
+def checked_work_dir(printed: str, pattern: re.Pattern, device: str, hint: str) -> str:
+    """The directory ``mktemp -d`` printed on a device, refused unless it matches ``pattern``.
+
+    Example:
+        >>> checked_work_dir("/tmp/edgedistill.ab12\\n", re.compile(r"/tmp/\\S+"), "pi", "")
+        '/tmp/edgedistill.ab12'
+    """
+    path = printed.strip()
+    if not pattern.fullmatch(path):
+        raise EdgeDistillError(f"{device}: mktemp -d printed {path[:80]!r}, not {hint}")
+    return path
+
+
+class Session(Protocol):
+    """A device session with a work directory to remove."""
+
+    def cleanup(self) -> None:
+        """Removes the work directory, if one was made."""
+
+
+@contextlib.contextmanager
+def cleaned_up(session: Session, keep: bool) -> Iterator[None]:
+    """Removes the session's work directory after the block unless ``keep``; after a
+    failure too, quietly, so the first error is the one reported."""
+    try:
+        yield
+    except EdgeDistillError:
+        if not keep:
+            with contextlib.suppress(EdgeDistillError):  # the device may be gone
+                session.cleanup()
+        raise
+    if not keep:
+        session.cleanup()

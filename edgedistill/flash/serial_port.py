@@ -8,7 +8,7 @@ error. The first ``warmup`` times are dropped (caches, first-call setup), the
 next ``runs`` are kept.
 
 Example:
-    >>> parse_line(b"edgedistill: invoke_us=1834 arena_used=21872\r\n")
+    >>> parse_line(b"edgedistill: invoke_us=1834 arena_used=21872\\r\\n")
     ('invoke', (1834, 21872))
 """
 

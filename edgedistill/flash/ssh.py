@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 
 from edgedistill.errors import EdgeDistillError
-from edgedistill.flash.commands import Command, Runner, remote_join
+from edgedistill.flash.commands import Command, Runner, checked_work_dir, cleaned_up, remote_join
 
 RUNNER_NAME = "device_runner.py"
 MODEL_NAME = "model.tflite"
@@ -122,15 +122,10 @@ class SshSession:
         """Makes a private directory on the device and returns its path."""
         out = self.remote(["mktemp", "-d", "/tmp/edgedistill.XXXXXXXX"],
                           "make a work directory on the device")
-        if self.runner.dry_run:
-            self.work_dir = DRY_RUN_DIR
-            return self.work_dir
-        path = out.strip()
-        if not _WORK_DIR.fullmatch(path):
-            raise EdgeDistillError(f"{self.address}: mktemp -d printed {path[:80]!r}, not a "
-                                   "directory path; does the login shell print to stdout?")
-        self.work_dir = path
-        return path
+        self.work_dir = DRY_RUN_DIR if self.runner.dry_run else checked_work_dir(
+            out, _WORK_DIR, self.address,
+            "a directory path; does the login shell print to stdout?")
+        return self.work_dir
 
     def upload(self, local: Path, name: str) -> str:
         """Streams ``local`` into the work directory as ``name``; returns the remote path."""
@@ -185,22 +180,9 @@ def flash_over_ssh(session: SshSession, model: Path, sha256: str, python: str, r
         The runner's figures (empty on a dry run), with ``work_dir`` added when kept.
     """
     session.make_work_dir()
-    try:
+    with cleaned_up(session, keep):
         session.upload(runner_source(), RUNNER_NAME)
         session.upload(model, MODEL_NAME)
         figures = session.time_model(sha256, python, runs, warmup, threads)
-    except EdgeDistillError:
-        if not keep:
-            _cleanup_quietly(session)
-        raise
-    if keep:
-        return {**figures, "work_dir": session.work_dir}
-    session.cleanup()
-    return figures
-
-
-def _cleanup_quietly(session: SshSession) -> None:
-    try:
-        session.cleanup()
-    except EdgeDistillError:
-        pass  # the first error is the one to report; the device may be gone
+        kept = {"work_dir": session.work_dir} if keep else {}
+    return {**figures, **kept}

@@ -159,7 +159,8 @@ def flash(model: str | os.PathLike, target: str | os.PathLike | Target,
     runner = Runner(dry_run=dry_run, echo=echo)
     job = Job(model=model, sha256=profile.model.sha256, address=address, runner=runner,
               runs=runs, warmup=warmup, threads=threads or target.latency.threads, keep=keep,
-              timeout_s=timeout_s, ssh_config=ssh_config, python=python or setup.python,
+              timeout_s=timeout_s, ssh_config=ssh_config,
+              python=python or setup.python or "python3",
               benchmark_model=benchmark_model or setup.benchmark_model, setup=setup,
               project_dir=Path(project_dir or f"edgedistill-firmware-{target.name}"),
               port=port, build=build, force=force)

@@ -194,21 +194,21 @@ class FlashSetup:
     serial console's ``baud``.
 
     Example:
-        >>> FlashSetup("ssh", None, "python3").to_dict()["python"]
-        'python3'
+        >>> FlashSetup("ssh", None, "python3").to_dict()
+        {'method': 'ssh', 'device': None, 'python': 'python3'}
     """
 
     method: str
     device: str | None
-    python: str = "python3"
+    python: str | None = None
     benchmark_model: str | None = None
     build_system: str | None = None
     board: str | None = None
-    baud: int = 115200
+    baud: int | None = None
 
     def to_dict(self) -> dict:
-        """JSON-ready form."""
-        return dict(vars(self))
+        """JSON-ready form: the method, the device, and the fields of that method."""
+        return {k: v for k, v in vars(self).items() if v is not None or k == "device"}
 
 
 @dataclass(frozen=True)

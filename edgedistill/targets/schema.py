@@ -230,8 +230,10 @@ def _flash_setup(checker: Checker, v: Mapping[str, Any]) -> FlashSetup:
             if v[field] is None:
                 raise checker.fail(f"flash.{field}", "missing field: method firmware needs "
                                                      "build_system and board")
-    return FlashSetup(v["method"], v["device"], v["python"] or "python3", v["benchmark_model"],
-                      v["build_system"], v["board"], v["baud"])
+    ssh, firmware = v["method"] == "ssh", v["method"] == "firmware"
+    return FlashSetup(v["method"], v["device"], (v["python"] or "python3") if ssh else None,
+                      v["benchmark_model"], v["build_system"], v["board"],
+                      v["baud"] if firmware else None)
 
 
 def _runtime(v: Mapping[str, Any]) -> Runtime:

@@ -16,6 +16,7 @@ from edgedistill.distill import (
     RKDDistance,
 )
 from edgedistill.distill.distiller import INPUTS, OUTPUT, TEACHER_OUTPUTS
+from edgedistill.distill.losses import DecoupledKD
 from edgedistill.errors import EdgeDistillError
 
 tf = tensorflow()
@@ -59,6 +60,19 @@ def test_sample_weights_are_honoured():
     weights = np.r_[np.ones(16), np.zeros(16)].astype(np.float32)
     half = _loss(distiller, X[:16], Y[:16])
     assert _loss(distiller, X, Y, weights) == pytest.approx(half / 2, rel=1e-5)
+
+
+def test_a_loss_that_needs_labels_gets_them_and_trains():
+    k.utils.set_random_seed(0)
+    teacher, student = _cnn("t", 16), _cnn("s")
+    distiller = Distiller(teacher, student, "decoupled_kd", student_loss_weight=0.0)
+    distiller.compile(optimizer="adam")
+    expected = DecoupledKD().compute_loss(teacher(X), student(X), labels=Y).numpy().mean()
+    assert _loss(distiller, X, Y) == pytest.approx(expected, rel=1e-5)
+    history = distiller.fit(X, Y, epochs=3, batch_size=8, verbose=0).history["loss"]
+    assert history[-1] < history[0]
+    with pytest.raises(EdgeDistillError, match="decoupled_kd: needs the batch's labels"):
+        distiller.compute_loss(X, None, distiller(X, training=False))
 
 
 def test_a_softmax_student_is_handled_like_its_logits():

@@ -7,6 +7,7 @@ from edgedistill._tf import tensorflow
 from edgedistill.distill import losses
 from edgedistill.distill.losses import (
     AttentionTransfer,
+    DecoupledKD,
     FeatureDistillation,
     LogitsDistillation,
     LogitsMSE,
@@ -45,6 +46,45 @@ def test_logits_distillation(kind):
     np.testing.assert_allclose(_np(LogitsDistillation(temperature, kind), t, s),
                                expected * temperature**2, rtol=1e-5)
     assert np.allclose(_np(LogitsDistillation(temperature), t, t), 0, atol=1e-5)
+
+
+def _dkd_parts(t, s, y, temperature):
+    """NumPy TCKD and NCKD, written from the paper's definitions."""
+    p, q = _softmax(t / temperature), _softmax(s / temperature)
+    rows = np.arange(len(y))
+    pt, qt = p[rows, y], q[rows, y]
+    tckd = pt * np.log(pt / qt) + (1 - pt) * np.log((1 - pt) / (1 - qt))
+    others = np.ones_like(p, bool)
+    others[rows, y] = False
+    p_hat = np.where(others, p, 0) / (1 - pt)[:, None]
+    q_hat = np.where(others, q, 1) / (1 - qt)[:, None]
+    nckd = np.where(others, p_hat * np.log(np.where(others, p_hat, 1) / q_hat), 0).sum(-1)
+    return tckd, nckd, pt
+
+
+def test_decoupled_kd():
+    t, s, y, temperature = rng.normal(size=(6, 10)), rng.normal(size=(6, 10)), \
+        np.array([0, 3, 9, 2, 2, 7]), 4.0
+    tckd, nckd, pt = _dkd_parts(t, s, y, temperature)
+    loss = DecoupledKD(temperature, target_weight=1.0, non_target_weight=8.0)
+    got = loss.compute_loss(tf.constant(t, tf.float32), tf.constant(s, tf.float32),
+                            labels=tf.constant(y)).numpy()
+    np.testing.assert_allclose(got, (tckd + 8 * nckd) * temperature**2, rtol=1e-4)
+    # The paper's identity: KD = TCKD + (1 - p_t) NCKD, per example.
+    np.testing.assert_allclose(_np(LogitsDistillation(temperature), t, s),
+                               (tckd + (1 - pt) * nckd) * temperature**2, rtol=1e-4)
+    # Class indices as (batch, 1) floats and mixup's probability rows give the same.
+    rows = np.eye(10)[y] * 0.8 + 0.02
+    for labels in (y.reshape(-1, 1).astype(np.float32), rows):
+        np.testing.assert_allclose(loss.compute_loss(tf.constant(t, tf.float32),
+                                                     tf.constant(s, tf.float32),
+                                                     labels=tf.constant(labels)).numpy(),
+                                   got, rtol=1e-5)
+    same = loss.compute_loss(tf.constant(t, tf.float32), tf.constant(t, tf.float32),
+                             labels=tf.constant(y)).numpy()
+    assert np.all(np.isfinite(same)) and np.allclose(same, 0, atol=1e-4)
+    with pytest.raises(EdgeDistillError, match="non_target_weight: must be a finite number"):
+        DecoupledKD(non_target_weight=0)
 
 
 def test_logits_mse():

@@ -204,7 +204,13 @@ class Distiller(_keras.Model):
                 s = y_pred[loss.student_layer_name] if loss.student_layer_name else student_logits
                 if adapter is not None:
                     s = adapter(s)
-                value = loss.compute_loss(t, s)
+                if loss.needs_labels:
+                    if y is None:
+                        raise EdgeDistillError(f"{loss.registered_name}: needs the batch's "
+                                               "labels, and this data has none")
+                    value = loss.compute_loss(t, s, labels=y)
+                else:
+                    value = loss.compute_loss(t, s)
                 if loss.per_example:
                     value = _mean(value, sample_weight)
                 terms.append(loss_weight * value)

@@ -39,12 +39,15 @@ class DistillationLoss:
         student_layer_name: likewise for the student.
         per_example: True when :meth:`compute_loss` returns one value per
             example, False when it returns one value for the batch.
+        needs_labels: True when :meth:`compute_loss` also takes the batch's
+            labels (class indices or probability rows) as ``labels``.
     """
 
     registered_name = ""
     teacher_layer_name: str | None = None
     student_layer_name: str | None = None
     per_example = True
+    needs_labels = False
 
     def compute_loss(self, teacher_outputs, student_outputs):
         """Returns the loss: shape ``(batch,)`` if ``per_example`` else a scalar."""
@@ -139,6 +142,67 @@ class LogitsDistillation(DistillationLoss):
 
     def get_config(self) -> dict:
         return {"temperature": self.temperature, "loss": self.loss}
+
+
+@register("decoupled_kd")
+class DecoupledKD(DistillationLoss):
+    """Decoupled knowledge distillation (Zhao et al., CVPR 2022).
+
+    The soft-target loss split in two, each weighted on its own:
+    ``TCKD``, the KL divergence between the teacher's and the student's
+    binary split of probability into the true class and the rest, and
+    ``NCKD``, the KL divergence between their distributions over the other
+    classes alone. Plain KD weighs NCKD by the teacher's probability of
+    the rest, which is small exactly where the teacher is sure; DKD gives it
+    a fixed weight. Both are at temperature ``T`` and scaled by ``T²``.
+
+    Args:
+        temperature: softens both distributions.
+        target_weight: the weight of TCKD (the paper's alpha, 1).
+        non_target_weight: the weight of NCKD (the paper's beta, 8 on
+            CIFAR-100, lower for fewer classes).
+
+    Example:
+        >>> DecoupledKD().compute_loss(teacher_logits, student_logits, labels)
+    """
+
+    needs_labels = True
+
+    def __init__(self, temperature: float = 4.0, target_weight: float = 1.0,
+                 non_target_weight: float = 8.0):
+        self.temperature = _positive("temperature", temperature)
+        self.target_weight = _positive("target_weight", target_weight)
+        self.non_target_weight = _positive("non_target_weight", non_target_weight)
+
+    def compute_loss(self, teacher_outputs, student_outputs, labels):
+        from edgedistill.distill.labels import class_indices
+
+        tf = tensorflow()
+        t = self.temperature
+        teacher = tf.cast(teacher_outputs, tf.float32) / t
+        student = tf.cast(student_outputs, tf.float32) / t
+        target = tf.one_hot(tf.cast(class_indices(labels, student), tf.int32),
+                            tf.shape(student)[-1], dtype=tf.float32)
+
+        def binary_log(logits):
+            # log p(true class) and log p(the rest), from logsumexp over each part.
+            masked = logits - 1e9 * target
+            return tf.stack([tf.reduce_logsumexp(logits - 1e9 * (1.0 - target), axis=-1),
+                             tf.reduce_logsumexp(masked, axis=-1)], axis=-1) - \
+                tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
+
+        def kl(log_p, log_q):
+            return tf.reduce_sum(tf.exp(log_p) * (log_p - log_q), axis=-1)
+
+        tckd = kl(binary_log(teacher), binary_log(student))
+        # Over the other classes only: the true class is pushed out of both softmaxes.
+        nckd = kl(tf.nn.log_softmax(teacher - 1e9 * target, axis=-1),
+                  tf.nn.log_softmax(student - 1e9 * target, axis=-1))
+        return (self.target_weight * tckd + self.non_target_weight * nckd) * (t * t)
+
+    def get_config(self) -> dict:
+        return {"temperature": self.temperature, "target_weight": self.target_weight,
+                "non_target_weight": self.non_target_weight}
 
 
 @register("logits_mse")

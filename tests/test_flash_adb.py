@@ -190,3 +190,20 @@ def test_any_log_is_a_clean_error_or_sane_figures(text):
     assert f["runs"] >= 0 and f["warmup"] >= 0
     for key in ("median_ms", "mean_ms", "min_ms", "p95_ms"):
         assert f[key] is None or 0 <= f[key] < float("inf"), (key, f[key])
+
+
+@pytest.mark.parametrize("figures, fragment", [
+    ({"runtime": "r", "version": "1", "threads": 1, "warmup": 0, "runs": 3, "min_ms": -1.0,
+      "median_ms": 2.0}, "impossible figures"),
+    ({"runtime": "r", "version": "1", "threads": 1, "warmup": 0, "runs": 3, "min_ms": 1.0,
+      "median_ms": float("nan")}, "impossible figures"),
+    ({"runtime": "r", "version": "1", "threads": 1, "warmup": 0, "runs": 0, "min_ms": 1.0,
+      "median_ms": 1.0}, "impossible figures"),
+    ({"runtime": "r", "version": "1", "threads": 1, "warmup": 0, "runs": 3, "min_ms": 1.0},
+     "incomplete"),
+    ({"runtime": "r", "threads": 1}, "incomplete")])
+def test_figures_a_device_cannot_mean_are_refused(figures, fragment):
+    from edgedistill.flash import _measurement
+
+    with pytest.raises(EdgeDistillError, match=f"^pi: .*{fragment}"):
+        _measurement(figures, "pi")

@@ -18,6 +18,8 @@ import time
 import pytest
 from click.testing import CliRunner
 from conftest import mlperf_model
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from report_checks import check_every_format
 
 from edgedistill import targets
@@ -239,3 +241,11 @@ def test_cli_reads_a_board_already_running_the_firmware(tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["measured"]["median_ms"] == 2.0 and data["arena_used_bytes"] == 21872
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_serial_line_is_read_or_ignored(line):
+    said = parse_line(line)
+    assert said is None or said[0] == "failure" or (
+        said[0] == "invoke" and 0 <= said[1][0] < 10**10)

@@ -248,8 +248,9 @@ def _refuse_if_it_does_not_fit(fit: TargetFit, model: Path, force: bool) -> None
 
 
 def _measurement(figures: dict, device: str) -> Measurement:
+    """The device's figures as a Measurement, refused unless every one is possible."""
     try:
-        return Measurement(
+        measured = Measurement(
             runtime=f"{figures['runtime']} on {device}",
             version=f"{figures['runtime']} {figures['version']}",
             threads=int(figures["threads"]), warmup=int(figures["warmup"]),
@@ -259,6 +260,15 @@ def _measurement(figures: dict, device: str) -> Measurement:
     except (KeyError, TypeError, ValueError) as exc:
         raise EdgeDistillError(f"{device}: the device's figures are incomplete ({exc}); is the "
                                "runner on the device edgedistill's own?") from None
+    times = [v for v in (measured.median_ms, measured.min_ms, measured.p90_ms, measured.mean_ms,
+                         measured.p95_ms) if v is not None]
+    if measured.runs < 1 or measured.warmup < 0 or measured.threads < 1 or \
+            not all(math.isfinite(v) and v >= 0 for v in times):
+        raise EdgeDistillError(
+            f"{device}: the device reported impossible figures (runs {measured.runs}, warm-up "
+            f"{measured.warmup}, threads {measured.threads}, times {times} ms); is the runner "
+            "on the device edgedistill's own?")
+    return measured
 
 
 def _ms(value) -> float | None:

@@ -101,7 +101,9 @@ def test_the_schema_knows_every_build_system():
 def test_a_zephyr_project(projects):
     p = projects["zephyr"]
     assert "find_package(Zephyr" in (p / "CMakeLists.txt").read_text()
-    assert "CONFIG_TENSORFLOW_LITE_MICRO=y" in (p / "prj.conf").read_text()
+    conf = (p / "prj.conf").read_text()
+    assert "CONFIG_TENSORFLOW_LITE_MICRO=y" in conf
+    assert "CONFIG_TENSORFLOW_LITE_MICRO_CMSIS_NN_KERNELS=y" in conf
     main_cc = (p / "src/main.cc").read_text()
     assert "int main(void)" in main_cc and "edgedistill: invoke_us=%d arena_used=%d" in main_cc
     assert "k_cycle_get_32()" in (p / "src/edgedistill_timer.h").read_text()

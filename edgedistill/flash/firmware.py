@@ -8,7 +8,8 @@ build system calls, the board's clock in ``edgedistill_timer.h``, and the
 build files; :data:`BUILD_SYSTEMS` holds one :class:`BuildSystem` per kind:
 
 - ``zephyr``: a west application using Zephyr's tflite-micro module
-  (``CONFIG_TENSORFLOW_LITE_MICRO``, CMSIS-NN kernels on Arm), built with
+  (``CONFIG_TENSORFLOW_LITE_MICRO``, with its CMSIS-NN kernels: every Zephyr
+  board here is an Arm Cortex-M, and the targets' latency is CMSIS-NN's), built with
   ``west build -b BOARD`` and flashed with ``west flash``;
 - ``esp-idf``: an ESP-IDF project with Espressif's ``esp-tflite-micro``
   component, built and flashed with ``idf.py`` (which runs esptool);
@@ -72,7 +73,7 @@ def _timer(include: str, ticks: str, per_second: str, why: str) -> str:
 
 def _header(sources: ProjectSources, how: str) -> str:
     return (f"// Firmware for {sources.model_name} (written by edgedistill). {how}\n"
-            "// It prints `edgedistill: invoke_us=N` after every inference; "
+            "// It prints `edgedistill: invoke_us=N arena_used=M` after every inference; "
             "`edgedistill flash` reads those lines from the serial port.\n")
 
 
@@ -96,6 +97,7 @@ CONFIG_CPP=y
 CONFIG_STD_CPP17=y
 CONFIG_REQUIRES_FULL_LIBC=y
 CONFIG_TENSORFLOW_LITE_MICRO=y
+CONFIG_TENSORFLOW_LITE_MICRO_CMSIS_NN_KERNELS=y
 CONFIG_MAIN_STACK_SIZE=8192
 """
 

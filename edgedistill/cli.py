@@ -560,7 +560,8 @@ def profile(models, target_names, bundle, runtime, max_latency_ms, fmt, report_f
               help="Target name or .yaml file; its flash: section says how to reach the device.")
 @click.option("--device", "-d", default=None, metavar="ADDRESS",
               help="The device: an ssh destination (host, user@host, an ~/.ssh/config alias) "
-                   "[default: the target's flash.device].")
+                   "or an adb serial [default: the target's flash.device; over adb, the one "
+                   "device attached].")
 @click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True,
               help="Timed inferences on the device.")
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True,

@@ -70,6 +70,12 @@ class Board:
         for fd in (self.master, self._slave):
             os.close(fd)
 
+    def __enter__(self) -> Board:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 BOOT = [b"\x00garbage from the reset\r\n", b"Arena: 21872 of 26704 bytes used.\r\n"]
 
@@ -178,12 +184,9 @@ def test_a_missing_build_tool_names_it_and_leaves_the_project(tmp_path, monkeypa
 
 
 def test_the_serial_times_come_back_as_a_measurement(tmp_path):
-    board = Board(BOOT, firmware_loop([1800 + 10 * i for i in range(10)]))
-    try:
+    with Board(BOOT, firmware_loop([1800 + 10 * i for i in range(10)])) as board:
         result = flash(MODEL, "nucleo-l4r5zi", project_dir=tmp_path / "fw", port=board.port,
                        build=False, runs=30, warmup=2)
-    finally:
-        board.close()
     m = result.measured
     assert m.runs == 30 and m.warmup == 2 and m.min_ms == 1.8 and 1.84 <= m.median_ms <= 1.85
     assert m.p90_ms == 1.89
@@ -195,25 +198,18 @@ def test_the_serial_times_come_back_as_a_measurement(tmp_path):
 
 
 def test_the_firmware_saying_it_failed_is_the_error():
-    board = Board([], [b"AllocateTensors() failed with 1024 bytes: this board's kernels need "
-                       b"more; raise kTensorArenaSize in model_settings.h.\r\n"])
-    try:
-        with pytest.raises(EdgeDistillError, match=r"the firmware says: AllocateTensors\(\) "
-                                                   r"failed with 1024 bytes"):
-            read_invoke_times(board.port, 115200, 3, 0, 5)
-    finally:
-        board.close()
+    failed = (b"AllocateTensors() failed with 1024 bytes: this board's kernels need more; "
+              b"raise kTensorArenaSize in model_settings.h.\r\n")
+    with Board([], [failed]) as board, pytest.raises(
+            EdgeDistillError, match=r"the firmware says: AllocateTensors\(\) failed with 1024"):
+        read_invoke_times(board.port, 115200, 3, 0, 5)
 
 
 def test_a_silent_board_times_out_and_a_missing_port_is_named():
-    board = Board([], [b"Top class: 3, score 812/1000\r\n"])
     start = time.monotonic()
-    try:
-        with pytest.raises(EdgeDistillError, match=r"0 of 4 inference times within 1 s; "
-                                                   r"is the firmware running"):
-            read_invoke_times(board.port, 115200, 3, 1, 1)
-    finally:
-        board.close()
+    with Board([], [b"Top class: 3, score 812/1000\r\n"]) as board, pytest.raises(
+            EdgeDistillError, match=r"0 of 4 inference times within 1 s; is the firmware"):
+        read_invoke_times(board.port, 115200, 3, 1, 1)
     assert time.monotonic() - start < 5
     with pytest.raises(EdgeDistillError, match="/dev/nope: cannot open the serial port"):
         read_invoke_times("/dev/nope", 115200, 3, 1, 1)
@@ -232,14 +228,11 @@ def test_serial_lines(line, said):
 
 
 def test_cli_reads_a_board_already_running_the_firmware(tmp_path):
-    board = Board(BOOT, firmware_loop([2000]))
-    try:
+    with Board(BOOT, firmware_loop([2000])) as board:
         result = CliRunner().invoke(main, [
             "flash", str(MODEL), "--target", "nucleo-l4r5zi", "--out", str(tmp_path / "fw"),
             "--port", board.port, "--no-build", "--runs", "4", "--warmup", "2",
             "--format", "json"])
-    finally:
-        board.close()
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["measured"]["median_ms"] == 2.0 and data["arena_used_bytes"] == 21872

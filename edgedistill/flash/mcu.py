@@ -93,16 +93,17 @@ def flash_firmware(model: Path, runner: Runner, build_system: str, board: str, b
             serial port gives no timings.
     """
     system = firmware.get(build_system)
-    if not runner.dry_run and not (not build and _holds_project_of(project, model)):
+    if runner.dry_run:
+        if runner.echo:
+            runner.echo(f"# write the {build_system} firmware project for {board} into {project}")
+    elif build or not _holds_project_of(project, model):
         write_project(model, build_system, board, project, force)
-    elif runner.echo:
-        runner.echo(f"# write the {build_system} firmware project for {board} into {project}")
     if port is None and not runner.dry_run:
         port = find_port()
-    steps = [(argv, "build the firmware") for argv in system.build(project, board)] if build \
-        else []
-    steps += [(argv, "flash the board") for argv in system.upload(project, board, port)] \
-        if build else []
+    steps = []
+    if build:
+        steps += [(argv, "build the firmware") for argv in system.build(project, board)]
+        steps += [(argv, "flash the board") for argv in system.upload(project, board, port)]
     for argv, what in steps:
         try:
             runner.run(Command(argv, what, timeout_s=BUILD_TIMEOUT_S), board)

@@ -42,7 +42,7 @@ class FlashResult:
 
     Attributes:
         target: the target's name.
-        method: how the device was reached (``ssh``).
+        method: how the device was reached (``ssh``, ``adb``, ``firmware``).
         device: its address.
         dry_run: True when the commands were only printed.
         commands: every command run (or printed), in order.
@@ -80,7 +80,7 @@ class FlashResult:
         """estimate / measured - 1 (the measured median, else mean); None before a measurement."""
         if self.measured is None:
             return None
-        return self.fit.latency_ms / self.measured.typical_ms - 1.0
+        return self.measured.estimate_error(self.fit.latency_ms)
 
     def to_dict(self) -> dict:
         """JSON-ready form."""

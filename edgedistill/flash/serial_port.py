@@ -15,10 +15,10 @@ Example:
 from __future__ import annotations
 
 import re
-import statistics
 import time
 
 from edgedistill.errors import EdgeDistillError
+from edgedistill.profile.measure import spread
 
 _INVOKE = re.compile(rb"edgedistill: invoke_us=(\d{1,10})(?: arena_used=(\d{1,10}))?(?!\d)")
 # What the application prints when it cannot go on.
@@ -81,8 +81,4 @@ def read_invoke_times(port: str, baud: int, runs: int, warmup: int, timeout_s: f
             seen += 1
             if seen > warmup:
                 times.append(microseconds / 1000.0)
-    times.sort()
-    return {"runs": len(times), "warmup": warmup, "median_ms": statistics.median(times),
-            "mean_ms": statistics.fmean(times), "min_ms": times[0],
-            "p90_ms": times[min(len(times) - 1, int(0.9 * len(times)))],
-            "arena_used_bytes": arena}
+    return {"runs": len(times), "warmup": warmup, **spread(times), "arena_used_bytes": arena}

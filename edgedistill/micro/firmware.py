@@ -221,7 +221,7 @@ def app_text(model: TFLiteModel, array: str, labels) -> str:
     """The example application (``setup()`` and ``loop()``) every entry point wraps.
 
     ``loop()`` fills the inputs, times ``Invoke()`` (printing
-    ``edgedistill: invoke_us=N``) and prints output 0's top class.
+    ``edgedistill: invoke_us=N arena_used=M``) and prints output 0's top class.
     """
     fill_inputs, setup_notes = _fill_inputs(model)
     return render("app.cc.tmpl", array=array, fill_inputs=fill_inputs, setup_notes=setup_notes,

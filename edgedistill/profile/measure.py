@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,10 @@ class Measurement:
         """Which of the two :attr:`typical_ms` is: ``median`` or ``mean``."""
         return "median" if self.median_ms is not None else "mean"
 
+    def estimate_error(self, estimate_ms: float) -> float:
+        """How far ``estimate_ms`` lands from this measurement: estimate / typical - 1."""
+        return estimate_ms / self.typical_ms - 1.0
+
     def to_dict(self) -> dict:
         """JSON-ready form."""
         return dict(vars(self))
@@ -119,12 +124,21 @@ def measure_litert(model: str | Path | bytes, threads: int, warmup: int = WARMUP
         what = "the model" if isinstance(model, bytes) else model
         raise EdgeDistillError(f"{what}: LiteRT could not run it: "
                                f"{str(exc).splitlines()[0][:200]}") from None
-    times.sort()
     return Measurement(runtime="litert-xnnpack",
                        version=f"ai-edge-litert {version('ai-edge-litert')}", threads=threads,
-                       warmup=warmed, runs=len(times),
-                       median_ms=statistics.median(times), min_ms=times[0],
-                       p90_ms=times[min(len(times) - 1, int(0.9 * len(times)))])
+                       warmup=warmed, runs=len(times), **spread(times))
+
+
+def spread(times_ms: Sequence[float]) -> dict[str, float]:
+    """``median_ms``, ``mean_ms``, ``min_ms`` and ``p90_ms`` of some timings.
+
+    Example:
+        >>> spread([3.0, 1.0, 2.0])["median_ms"], spread([3.0, 1.0, 2.0])["p90_ms"]
+        (2.0, 3.0)
+    """
+    ordered = sorted(times_ms)
+    return {"median_ms": statistics.median(ordered), "mean_ms": statistics.fmean(ordered),
+            "min_ms": ordered[0], "p90_ms": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]}
 
 
 def _random(rng: np.random.Generator, detail: dict) -> np.ndarray:

@@ -110,7 +110,7 @@ def _why_not(report: ProfileReport) -> list:
                 f"{fit.target}: measured {fmt_ms(m.typical_ms)} ({m.typical} of {m.runs} runs "
                 f"after {m.warmup} warm-up, {m.threads} thread(s), {m.version}) beside the "
                 f"{fmt_ms(fit.latency_ms)} estimate: "
-                f"{estimate_error_text(fit.latency_ms / m.typical_ms - 1)}."))
+                f"{estimate_error_text(m.estimate_error(fit.latency_ms))}."))
         blocks += [Note(f"{fit.target}: {note}") for note in fit.notes]
     return blocks
 

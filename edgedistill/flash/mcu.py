@@ -41,8 +41,8 @@ def find_port() -> str:
 
 
 def write_project(model: Path, build_system: str, board: str, project: Path,
-                  force: bool) -> str:
-    """Writes the firmware project of ``model`` into ``project``; returns the model's array.
+                  force: bool) -> None:
+    """Writes the firmware project of ``model`` into ``project``.
 
     Raises:
         EdgeDistillError: the model cannot run on TFLM, or ``project`` holds
@@ -66,7 +66,6 @@ def write_project(model: Path, build_system: str, board: str, project: Path,
         for name, text in texts.items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             (tmp / name).write_text(text, encoding="utf-8")
-    return bundle.array
 
 
 def _holds_project_of(project: Path, model: Path) -> bool:

@@ -48,15 +48,28 @@ VARIANTS = {
     "rkd": ("rkd_distance + rkd_angle (embeddings) alone",
             {"losses": [f"rkd_distance:{EMBEDDING}", f"rkd_angle:{EMBEDDING}"],
              "loss_weights": [1.0, 2.0]}),
+    "standardized": ("logits_distillation on standardized logits (Sun et al. 2024) alone",
+                     {"losses": ["logits_distillation:standardize=true"]}),
+    "best-standardized": ("standardized logits_distillation + feature_distillation (block2)",
+                          {"losses": ["logits_distillation:standardize=true",
+                                      f"feature_distillation:{FEATURE}"]}),
     "dkd": ("decoupled_kd alone (T=4, target 1, non-target 8)", {"losses": ["decoupled_kd"]}),
     "dkd-2": ("decoupled_kd alone (T=4, target 1, non-target 2)",
               {"losses": ["decoupled_kd:non_target_weight=2"]}),
     "best": ("logits_distillation + feature_distillation (block2)",
              {"losses": ["logits_distillation", f"feature_distillation:{FEATURE}"]}),
+    "best-patient": ("logits_distillation + feature_distillation (block2), 80 epochs "
+                     "(its scratch baseline too)",
+                     {"losses": ["logits_distillation", f"feature_distillation:{FEATURE}"],
+                      "epochs": 80}),
     "tuned": ("defaults with T and alpha tuned: 8 trials on the validation split",
               {"tune": 8}),
     "augment": ("defaults with consistent teaching: mixup, teacher every step",
                 {"augment": ["mixup"]}),
+    "best-mixup": ("logits_distillation + feature_distillation (block2), consistent teaching: "
+                   "mixup, teacher every step",
+                   {"losses": ["logits_distillation", f"feature_distillation:{FEATURE}"],
+                    "augment": ["mixup"]}),
     "ensemble": ("defaults from a 2-teacher ensemble (teacher-cnn, seeds 0 and 1)",
                  {"teachers": 2}),
     "born-again": ("born-again, no teacher: scratch -> generation 1 -> generation 2",
@@ -112,10 +125,11 @@ def run_variant(name: str, seed: int, args, runs: dict) -> dict:
     kwargs = dict(VARIANTS[name][1])
     student = kwargs.pop("student", "student-cnn")
     teachers = kwargs.pop("teachers", 1)
+    epochs = kwargs.pop("epochs", args.epochs)
     baseline_key = _key(student=student, augment=kwargs.get("augment", []), seed=seed,
-                        epochs=args.epochs, data=args.data)
+                        epochs=epochs, data=args.data)
     key = _key(variant=name, kwargs=kwargs, student=student, teachers=teachers, seed=seed,
-               epochs=args.epochs, data=args.data, teacher=TEACHER)
+               epochs=epochs, data=args.data, teacher=TEACHER)
     if key in runs:
         return runs[key]
     with_baseline = baseline_key not in runs and kwargs.get("mode") != "born-again"
@@ -126,7 +140,7 @@ def run_variant(name: str, seed: int, args, runs: dict) -> dict:
         started = time.perf_counter()
         result = distill(teacher[0] if teachers == 1 else teacher, student,
                          load_dataset(args.data, seed=seed), Path(tmp) / "run",
-                         epochs=args.epochs, seed=seed, scratch_baseline=with_baseline,
+                         epochs=epochs, seed=seed, scratch_baseline=with_baseline,
                          **kwargs)
     record = {"key": key, "variant": name, "seed": seed, "accuracy": result.student_accuracy,
               "teacher_accuracy": result.teacher_accuracy, "teacher_params":

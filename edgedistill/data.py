@@ -25,6 +25,8 @@ from edgedistill.errors import EdgeDistillError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 _SPLITS = ("train", "val", "test")
+_FASHION_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 # Class labels beyond this are not class indices (a 1e9-way softmax is a typo, not a task).
 MAX_CLASSES = 100_000
 
@@ -78,6 +80,24 @@ class Dataset:
             ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
+    def limit_train_samples(self, count: int, seed: int = 0) -> Dataset:
+        """The same data with at most ``count`` training samples, drawn at random (seeded).
+
+        The validation and test splits are kept whole, so a run on fewer
+        samples is judged on the same data as a run on all of them.
+
+        Raises:
+            EdgeDistillError: ``count`` is below 1.
+        """
+        if count < 1:
+            raise EdgeDistillError(f"{self.name}: at most {count} training samples leaves "
+                                   "none to train on; give 1 or more")
+        if count >= len(self.x_train):
+            return self
+        rows = np.sort(np.random.default_rng(seed).permutation(len(self.x_train))[:count])
+        return dataclasses.replace(self, x_train=self.x_train[rows], y_train=self.y_train[rows],
+                                   train_rows=self.train_rows[rows])
+
     def check_fits(self, input_shape: tuple, num_outputs: int, model_name: str) -> None:
         """Raises EdgeDistillError when the data cannot feed a model of this shape."""
         check_fits(self.name, self.input_shape, self.num_classes, input_shape, num_outputs,
@@ -118,7 +138,8 @@ def _shape_str(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
-def load_dataset(spec: str | os.PathLike, *, val_fraction: float = 0.1, seed: int = 0) -> Dataset:
+def load_dataset(spec: str | os.PathLike, *, val_fraction: float = 0.1, seed: int = 0,
+                 max_train_samples: int | None = None) -> Dataset:
     """Loads ``digits``, ``fashion-mnist[:DIR]`` or a ``.npz`` file.
 
     Args:
@@ -130,6 +151,8 @@ def load_dataset(spec: str | os.PathLike, *, val_fraction: float = 0.1, seed: in
         val_fraction: share of the training data held out for validation when
             the data has no validation split of its own.
         seed: seeds every split, so runs repeat.
+        max_train_samples: keep at most this many training samples, drawn at
+            random (see :meth:`Dataset.limit_train_samples`); None keeps all.
 
     Returns:
         A :class:`Dataset`.
@@ -137,7 +160,16 @@ def load_dataset(spec: str | os.PathLike, *, val_fraction: float = 0.1, seed: in
     Raises:
         EdgeDistillError: unknown name, missing files, or arrays that do not fit.
     """
-    spec = str(spec)
+    data = _load(str(spec), val_fraction, seed)
+    if max_train_samples is None:
+        return data
+    if not isinstance(data, Dataset):
+        raise EdgeDistillError(f"{spec}: TFRecord data is streamed, so no subset of its "
+                               "training samples is taken; write fewer records instead")
+    return data.limit_train_samples(max_train_samples, seed)
+
+
+def _load(spec: str, val_fraction: float, seed: int):
     if spec == "digits":
         return _digits(val_fraction, seed)
     if spec == "fashion-mnist" or spec.startswith("fashion-mnist:"):
@@ -199,16 +231,14 @@ def _find_idx(folder: Path, stem: str) -> Path:
     raise EdgeDistillError(f"{folder / stem}[.gz]: missing Fashion-MNIST file; {hint}")
 
 
+def fashion_mnist_installed() -> bool:
+    """True when Debian's dataset-fashion-mnist (or a copy in its place) is there."""
+    return all(any((FASHION_MNIST_DIR / f"{stem}{ext}").is_file() for ext in (".gz", ""))
+               for stem in _FASHION_MNIST_FILES)
+
+
 def _fashion_mnist(folder: Path, name: str, val_fraction: float, seed: int) -> Dataset:
-    arrays = [
-        _read_idx(_find_idx(folder, stem))
-        for stem in (
-            "train-images-idx3-ubyte",
-            "train-labels-idx1-ubyte",
-            "t10k-images-idx3-ubyte",
-            "t10k-labels-idx1-ubyte",
-        )
-    ]
+    arrays = [_read_idx(_find_idx(folder, stem)) for stem in _FASHION_MNIST_FILES]
     x_train, y_train, x_test, y_test = arrays
     x_train = (x_train / 255.0).astype(np.float32)[..., None]
     x_test = (x_test / 255.0).astype(np.float32)[..., None]

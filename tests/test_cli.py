@@ -1,4 +1,4 @@
-"""The command line, end to end on digits, and every bad input it must refuse."""
+"""The command line, end to end, and every bad input it must refuse."""
 
 import json
 import os
@@ -34,9 +34,19 @@ def assert_clean_error(result, *fragments):
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
     out = tmp_path_factory.mktemp("qs") / "run"
-    result = run("quickstart", "--out", out, "--epochs", 2, "--teacher-epochs", 2)
+    result = run("quickstart", "--out", out, "--epochs", 2, "--teacher-epochs", 2,
+                 "--max-train-samples", 2000)
     assert result.exit_code == 0, result.output
     return out, result
+
+
+def test_quickstart_falls_back_to_digits_without_fashion_mnist(tmp_path, monkeypatch):
+    monkeypatch.setattr("edgedistill.data.FASHION_MNIST_DIR", tmp_path / "absent")
+    result = run("quickstart", "--out", tmp_path / "run", "--epochs", 1, "--teacher-epochs", 1)
+    assert result.exit_code == 0, result.output
+    assert "apt install dataset-fashion-mnist" in result.stderr
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["distill"]["data"]["name"] == "digits"
 
 
 def test_quickstart_runs_the_whole_pipeline(quickstart):
@@ -107,12 +117,12 @@ def test_kill_9_during_quickstart_force_keeps_the_finished_run(quickstart, tmp_p
 def test_each_stage_on_its_own(quickstart, tmp_path):
     out, _ = quickstart
     student = out / "distill" / "student.h5"
-    result = run("convert", student, "--data", "digits", "--out", tmp_path / "c",
+    result = run("convert", student, "--data", "fashion-mnist", "--out", tmp_path / "c",
                  "--mode", "float32")
     assert result.exit_code == 0, result.output
     assert "top-1 agreement" in result.stdout
     assert not (tmp_path / "c" / "micro").exists()  # no bundle of a float model
-    result = run("convert", student, "--data", "digits", "--out", tmp_path / "i",
+    result = run("convert", student, "--data", "fashion-mnist", "--out", tmp_path / "i",
                  "--calibration-per-class", 5)
     assert result.exit_code == 0, result.output
     assert "50 samples: 5 per class" in result.stdout

@@ -18,6 +18,31 @@ def test_digits_splits_are_seeded_and_disjoint():
     assert a.val_source == "split"
 
 
+def test_max_train_samples_draws_a_seeded_subset_and_keeps_val_and_test_whole():
+    full = load_dataset("digits", seed=1)
+    a = load_dataset("digits", seed=1, max_train_samples=500)
+    b = load_dataset("digits", seed=1, max_train_samples=500)
+    assert len(a.x_train) == 500 and a.to_dict()["train_samples"] == 500
+    np.testing.assert_array_equal(a.train_rows, b.train_rows)
+    np.testing.assert_array_equal(a.x_val, full.x_val)
+    np.testing.assert_array_equal(a.x_test, full.x_test)
+    # Every kept sample is the full training split's row it claims to be.
+    positions = np.searchsorted(full.train_rows, a.train_rows, sorter=np.argsort(full.train_rows))
+    rows = np.argsort(full.train_rows)[positions]
+    np.testing.assert_array_equal(a.x_train, full.x_train[rows])
+    np.testing.assert_array_equal(a.y_train, full.y_train[rows])
+    assert set(np.unique(a.y_train)) == set(range(10))
+    other = load_dataset("digits", seed=2, max_train_samples=500)
+    assert not np.array_equal(np.sort(other.train_rows), np.sort(a.train_rows))
+
+
+def test_max_train_samples_above_the_data_keeps_all_and_zero_is_refused():
+    full = load_dataset("digits")
+    assert len(load_dataset("digits", max_train_samples=10**6).x_train) == len(full.x_train)
+    with pytest.raises(EdgeDistillError, match="none to train on"):
+        load_dataset("digits", max_train_samples=0)
+
+
 def _write_idx(path, array):
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
         f">{array.ndim}I", *array.shape

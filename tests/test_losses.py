@@ -48,6 +48,24 @@ def test_logits_distillation(kind):
     assert np.allclose(_np(LogitsDistillation(temperature), t, t), 0, atol=1e-5)
 
 
+def test_logits_distillation_standardized():
+    t, s, temperature = rng.normal(size=(5, 10)) * 7 + 3, rng.normal(size=(5, 10)), 2.0
+
+    def z(x):
+        return (x - x.mean(-1, keepdims=True)) / x.std(-1, keepdims=True)
+
+    p, q = _softmax(z(t) / temperature), _softmax(z(s) / temperature)
+    expected = (p * (np.log(p) - np.log(q))).sum(-1) * temperature**2
+    loss = LogitsDistillation(temperature, standardize=True)
+    np.testing.assert_allclose(_np(loss, t, s), expected, rtol=1e-4)
+    # Only the ranking and relative gaps count: a scaled, shifted student matches.
+    assert np.allclose(_np(loss, t, 0.25 * t - 5), 0, atol=1e-5)
+    assert not np.allclose(_np(LogitsDistillation(temperature), t, 0.25 * t - 5), 0, atol=1e-2)
+    assert get("logits_distillation:standardize=true").standardize is True
+    with pytest.raises(EdgeDistillError, match="standardize: must be true or false"):
+        LogitsDistillation(standardize="yes")
+
+
 def _dkd_parts(t, s, y, temperature):
     """NumPy TCKD and NCKD, written from the paper's definitions."""
     p, q = _softmax(t / temperature), _softmax(s / temperature)

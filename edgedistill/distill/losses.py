@@ -11,8 +11,8 @@ Each loss registers itself under one snake_case name with :func:`register`;
 
 Example:
     >>> loss = get("logits_distillation")
-    >>> serialize(loss)
-    {'class_name': 'LogitsDistillation', 'config': {'temperature': 4.0, 'loss': 'kl_divergence'}}
+    >>> serialize(loss)["config"]
+    {'temperature': 2.0, 'loss': 'kl_divergence', 'standardize': False}
     >>> get({"class_name": "FeatureDistillation",
     ...      "config": {"teacher_layer_name": "conv2d_1", "student_layer_name": "conv2d"}})
 """
@@ -116,6 +116,11 @@ class LogitsDistillation(DistillationLoss):
         loss: ``"kl_divergence"``, or ``"categorical_crossentropy"``
             (cross-entropy against the soft targets: same gradients, offset by
             the teacher's entropy).
+        standardize: z-score each example's logits (teacher and student
+            alike) before the temperature, as in Sun et al., "Logit
+            Standardization in Knowledge Distillation" (CVPR 2024): the student
+            matches the teacher's ranking and relative gaps of the classes,
+            not the scale of its logits, which a small student may not reach.
 
     Example:
         >>> LogitsDistillation(temperature=4.0).compute_loss(teacher_logits, student_logits)
@@ -123,17 +128,25 @@ class LogitsDistillation(DistillationLoss):
 
     _LOSSES = ("kl_divergence", "categorical_crossentropy")
 
-    def __init__(self, temperature: float = DEFAULT_TEMPERATURE, loss: str = "kl_divergence"):
+    def __init__(self, temperature: float = DEFAULT_TEMPERATURE, loss: str = "kl_divergence",
+                 standardize: bool = False):
         self.temperature = _positive("temperature", temperature)
         if loss not in self._LOSSES:
             raise EdgeDistillError(f"loss: {loss!r} unknown; use one of {', '.join(self._LOSSES)}")
         self.loss = loss
+        if not isinstance(standardize, bool):
+            raise EdgeDistillError(f"standardize: must be true or false, got {standardize!r}")
+        self.standardize = standardize
 
     def compute_loss(self, teacher_outputs, student_outputs):
         tf = tensorflow()
         t = self.temperature
-        teacher_log_p = tf.nn.log_softmax(tf.cast(teacher_outputs, tf.float32) / t, axis=-1)
-        student_log_q = tf.nn.log_softmax(tf.cast(student_outputs, tf.float32) / t, axis=-1)
+        teacher = tf.cast(teacher_outputs, tf.float32)
+        student = tf.cast(student_outputs, tf.float32)
+        if self.standardize:
+            teacher, student = _standardized(teacher), _standardized(student)
+        teacher_log_p = tf.nn.log_softmax(teacher / t, axis=-1)
+        student_log_q = tf.nn.log_softmax(student / t, axis=-1)
         teacher_p = tf.exp(teacher_log_p)
         per_example = -tf.reduce_sum(teacher_p * student_log_q, axis=-1)
         if self.loss == "kl_divergence":
@@ -141,7 +154,15 @@ class LogitsDistillation(DistillationLoss):
         return per_example * (t * t)
 
     def get_config(self) -> dict:
-        return {"temperature": self.temperature, "loss": self.loss}
+        return {"temperature": self.temperature, "loss": self.loss,
+                "standardize": self.standardize}
+
+
+def _standardized(logits):
+    """Each row's logits minus their mean, over their standard deviation."""
+    tf = tensorflow()
+    mean, variance = tf.nn.moments(logits, axes=[-1], keepdims=True)
+    return (logits - mean) * tf.math.rsqrt(variance + 1e-7)
 
 
 @register("decoupled_kd")

@@ -36,8 +36,8 @@ def pipeline_report(result: PipelineResult) -> Report:
     """
     d = result.distill
     title = "edgedistill report"
-    settings = (f"Data: {d.data['name']} ({d.data['train_samples']} train, "
-                f"{d.data['val_samples']} validation, {d.data['test_samples']} test samples). "
+    settings = (f"Data: {d.data['name']} ({d.data['train_samples']:,} train, "
+                f"{d.data['val_samples']:,} validation, {d.data['test_samples']:,} test samples). "
                 f"Losses {', '.join(x['class_name'] for x in d.losses)}, temperature "
                 f"{d.temperature:g}, alpha {d.alpha:g}, {d.epochs} epochs, batch "
                 f"{d.batch_size}, seed {d.seed}; both students start from the same weights "

@@ -7,7 +7,6 @@ one-line ``Error: ...`` on stderr and exit code 2.
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -181,10 +180,8 @@ def main():
     on phones, Raspberry Pis and microcontrollers."""
 
 
-def _distill_options(f=None, *, teacher_epochs: int = 30):
+def _distill_options(teacher_epochs: int = 30):
     """The training options of distill and quickstart (which trains a smaller teacher)."""
-    if f is None:
-        return functools.partial(_distill_options, teacher_epochs=teacher_epochs)
     options = [
         click.option("--temperature", type=float, default=2.0, show_default=True,
                      help="Softmax temperature of the default loss (logits_distillation)."),
@@ -214,9 +211,12 @@ def _distill_options(f=None, *, teacher_epochs: int = 30):
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seeds data splits, weights, batches and augmentation."),
     ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
 
 
 def _specs(values, what):
@@ -282,7 +282,7 @@ def _specs(values, what):
 @click.option("--augment", "-a", "augment", multiple=True, metavar="NAME[:KEY=VALUE,...]",
               help="Augment every batch, the same for teacher and student (consistent "
                    "teaching); repeat to chain: shift, flip, crop, mixup.")
-@_distill_options
+@_distill_options()
 @click.option("--qat/--no-qat", default=False, show_default=True,
               help="Quantization-aware training (tfmot) inside the distillation loop.")
 @click.option("--prune", default=None, metavar="SPARSITY|KEY=VALUE,...",

@@ -222,10 +222,15 @@ def _read_idx(path: Path) -> np.ndarray:
         raise EdgeDistillError(f"{path}: cannot read IDX data ({e})") from None
 
 
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    return next((folder / name for name in (f"{stem}.gz", stem) if (folder / name).is_file()),
+                None)
+
+
 def _find_idx(folder: Path, stem: str) -> Path:
-    for name in (f"{stem}.gz", stem):
-        if (folder / name).is_file():
-            return folder / name
+    found = _idx_file(folder, stem)
+    if found:
+        return found
     hint = ("install Debian's dataset-fashion-mnist" if folder == FASHION_MNIST_DIR else
             "pass fashion-mnist:DIR with the folder holding the four IDX files")
     raise EdgeDistillError(f"{folder / stem}[.gz]: missing Fashion-MNIST file; {hint}")
@@ -233,8 +238,7 @@ def _find_idx(folder: Path, stem: str) -> Path:
 
 def fashion_mnist_installed() -> bool:
     """True when Debian's dataset-fashion-mnist (or a copy in its place) is there."""
-    return all(any((FASHION_MNIST_DIR / f"{stem}{ext}").is_file() for ext in (".gz", ""))
-               for stem in _FASHION_MNIST_FILES)
+    return all(_idx_file(FASHION_MNIST_DIR, stem) for stem in _FASHION_MNIST_FILES)
 
 
 def _fashion_mnist(folder: Path, name: str, val_fraction: float, seed: int) -> Dataset:

@@ -3,7 +3,8 @@
 Teachers: teacher-cnn (~390k parameters on Fashion-MNIST) trained once per
 seed index with its own budget (shift + flip augmentation, early stopping,
 best epoch) and kept in ~/.cache/edgedistill/benchmarks. Students:
-student-cnn (~9k parameters) and, for the capacity-gap case, tiny-cnn (~1.3k).
+student-cnn3 (~12.6k parameters; ``--student`` picks another zoo student) and,
+for the capacity-gap case, tiny-cnn (~1.3k) with student-cnn (~9k) as assistant.
 A variant's scratch baseline is the same student from the same initial
 weights on the same batches (same seed, same augmentation) from hard labels
 alone; it depends on the student, the seed and the augmentation only, so it
@@ -14,7 +15,8 @@ over seeds of the test accuracy, and seconds per epoch of a plain fit, a
 cached-teacher distillation and a per-step teacher from one side-by-side run.
 
 Usage (from the repository root):
-    python benchmarks/distill.py [--seeds 3] [--epochs 40] [--variants defaults,feature,...]
+    python benchmarks/distill.py [--student student-cnn3] [--seeds 3] [--epochs 40]
+        [--variants defaults,feature,...]
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def run_variant(name: str, seed: int, args, runs: dict) -> dict:
     from edgedistill.distill import distill
 
     kwargs = dict(VARIANTS[name][1])
-    student = kwargs.pop("student", "student-cnn")
+    student = kwargs.pop("student", args.student)
     teachers = kwargs.pop("teachers", 1)
     epochs = kwargs.pop("epochs", args.epochs)
     baseline_key = _key(student=student, augment=kwargs.get("augment", []), seed=seed,
@@ -162,7 +164,7 @@ def epoch_seconds(args) -> dict[str, float]:
     seconds = {}
     with tempfile.TemporaryDirectory() as tmp:
         for cache_teacher in (True, False):
-            result = distill(teacher, "student-cnn", data, Path(tmp) / str(cache_teacher),
+            result = distill(teacher, args.student, data, Path(tmp) / str(cache_teacher),
                              epochs=args.timing_epochs, scratch_baseline=cache_teacher,
                              cache_teacher=cache_teacher)
             label = "cached-teacher distill" if cache_teacher else "per-step-teacher distill"
@@ -180,6 +182,8 @@ def _stats(values) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fashion-mnist")
+    parser.add_argument("--student", default="student-cnn3",
+                        help="the zoo student of every variant but the capacity-gap ones")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--timing-epochs", type=int, default=4)
@@ -209,7 +213,7 @@ def main() -> None:
         f"most with {' + '.join(TEACHER['teacher_augment'])}, test accuracy "
         f"{_stats([r['teacher_accuracy'] for r in records[names[0]] if r['teacher_accuracy']])}"
         " (median | min | max of seeds); students: "
-        + ", ".join(sorted({f"{VARIANTS[n][1].get('student', 'student-cnn')} "
+        + ", ".join(sorted({f"{VARIANTS[n][1].get('student', args.student)} "
                             f"({records[n][0]['student_params']:,} parameters)" for n in names})),
         f"- wall time of this invocation: {minutes:.0f} min (runs already in "
         f"{RUNS.name} are reused)",

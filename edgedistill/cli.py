@@ -235,7 +235,8 @@ def _specs(values, what):
 @click.option("--teacher-weight", "teacher_weights", type=float, multiple=True,
               help="Ensemble weight of each --teacher, in order [default: equal].")
 @click.option("--student", "-s",
-              help="Student: a tf_keras .keras/.h5 file or a zoo name (student-cnn, student-mlp)."
+              help="Student: a tf_keras .keras/.h5 file or a zoo name (student-cnn, "
+                   "student-cnn3, tiny-cnn, student-mlp)."
                    " Required, here or in --recipe.")
 @click.option("--data", "-d", help=DATA_HELP + " Required, here or in --recipe.")
 @click.option("--out", "-o", type=click.Path(file_okay=False),

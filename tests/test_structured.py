@@ -49,7 +49,8 @@ def _with_removed_channels_zeroed(model, report):
     return zeroed
 
 
-@pytest.mark.parametrize("name", ["student-cnn", "teacher-cnn", "tiny-cnn", "student-mlp"])
+@pytest.mark.parametrize("name", ["student-cnn", "student-cnn3", "teacher-cnn", "tiny-cnn",
+                                  "student-mlp"])
 def test_the_smaller_model_computes_what_the_original_does_without_the_removed_channels(name):
     model = _trained_like(name)
     smaller, report = prune_channels(model, 0.5)

@@ -7,7 +7,7 @@ from edgedistill import zoo
 from edgedistill.compress import quantize_student
 from edgedistill.errors import EdgeDistillError
 
-STUDENTS = ("student-cnn", "tiny-cnn", "student-mlp")
+STUDENTS = ("student-cnn", "student-cnn3", "tiny-cnn", "student-mlp")
 TEACHERS = ("teacher-cnn", "teacher-mlp")
 
 
@@ -26,6 +26,13 @@ def test_students_are_ten_times_smaller_than_teachers_and_quantize(student):
     smallest_teacher = min(zoo.build(t, (28, 28, 1), 10).count_params() for t in TEACHERS)
     assert 10 * model.count_params() <= smallest_teacher
     quantize_student(model)
+
+
+def test_every_cnn_student_stays_within_the_benchmarks_15k_parameters_on_fashion_mnist():
+    sizes = {name: zoo.build(name, (28, 28, 1), 10).count_params()
+             for name in STUDENTS if name.endswith(("cnn", "cnn3"))}
+    assert set(sizes) == {"student-cnn", "student-cnn3", "tiny-cnn"}
+    assert max(sizes.values()) <= 15_000, sizes
 
 
 def test_tiny_cnn_is_the_far_end_of_the_capacity_gap():

@@ -1,7 +1,8 @@
 """Compression while distilling: int8 accuracy, bytes, TFLM arena and MACs, 3 seeds.
 
 Every row runs the built-in recipes (``edgedistill recipes``) with the
-distill benchmark's cached teacher (benchmarks/distill.py) and student-cnn,
+distill benchmark's cached teacher (benchmarks/distill.py) and its student
+(student-cnn3 unless ``--student`` names another zoo student),
 and every row has its baseline: the same stages without a teacher, from the
 same weights on the same batches.
 
@@ -18,7 +19,8 @@ Each seed is cached in ~/.cache/edgedistill/benchmarks/compress-runs.jsonl, so
 an interrupted run continues; RESULTS.md gets its section at the end.
 
 Usage (from the repository root):
-    python benchmarks/compress.py [--data fashion-mnist] [--seeds 3] [--epochs 40]
+    python benchmarks/compress.py [--data fashion-mnist] [--student student-cnn3] [--seeds 3]
+        [--epochs 40]
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def _stages(seed: int, args) -> dict[str, dict]:
     from edgedistill.recipes.schema import Recipe, Stage
 
     data = load_dataset(args.data, seed=seed)
-    shared = {"teacher": str(teacher_file(args.data, 0)), "student": "student-cnn",
+    shared = {"teacher": str(teacher_file(args.data, 0)), "student": args.student,
               "data": data, "epochs": args.epochs, "seed": seed}
     ptq = Recipe("ptq", "float distillation, then int8", {}, (
         Stage("distill", "1-distill", {}), Stage("convert", "2-int8", {"mode": "int8"})))
@@ -106,9 +108,9 @@ def _stages(seed: int, args) -> dict[str, dict]:
 def _runs() -> dict:
     if not RUNS.exists():
         return {}
-    return {(r["data"], r["epochs"], r["seed"]): r for r in map(json.loads,
-                                                               RUNS.read_text().splitlines())
-            if r.get("layout") == LAYOUT}
+    # Runs from before --student existed are of student-cnn.
+    return {(r["data"], r.get("student", "student-cnn"), r["epochs"], r["seed"]): r
+            for r in map(json.loads, RUNS.read_text().splitlines()) if r.get("layout") == LAYOUT}
 
 
 def _accuracy(values) -> str:
@@ -157,17 +159,18 @@ def _goals(per_seed: list[dict]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="fashion-mnist")
+    parser.add_argument("--student", default="student-cnn3")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=40)
     args = parser.parse_args()
     runs = _runs()
     per_seed = []
     for seed in range(args.seeds):
-        key = (args.data, args.epochs, seed)
+        key = (args.data, args.student, args.epochs, seed)
         if key not in runs:
             print(f"seed {seed} ...", file=sys.stderr, flush=True)
-            runs[key] = {"layout": LAYOUT, "data": args.data, "epochs": args.epochs,
-                         "seed": seed, "rows": _stages(seed, args)}
+            runs[key] = {"layout": LAYOUT, "data": args.data, "student": args.student,
+                         "epochs": args.epochs, "seed": seed, "rows": _stages(seed, args)}
             RUNS.parent.mkdir(parents=True, exist_ok=True)
             with RUNS.open("a") as file:
                 file.write(json.dumps(runs[key]) + "\n")
@@ -178,7 +181,7 @@ def main() -> None:
         f"{args.seeds} seeds",
         "",
         *preamble("compress.py"),
-        "- student-cnn; teacher: the distill benchmark's cached teacher-cnn; each row runs a "
+        f"- {args.student}; teacher: the distill benchmark's cached teacher-cnn; each row runs a "
         "built-in recipe from the same float-distilled student (`edgedistill recipes NAME` "
         "shows its stages and budgets)",
         "- no teacher: the same stages on hard labels alone, from the float scratch student "

@@ -67,8 +67,9 @@ def student_cnn3(input_shape, num_classes):
     """Three narrow conv blocks (12, 24, 32 channels) and a small linear head.
 
     About 12.6k parameters on 28x28 inputs, most of them in convolutions:
-    trained from scratch on hard labels it overfits (99% training accuracy
-    on Fashion-MNIST), which is where a teacher's soft targets help most.
+    trained from scratch on hard labels it overfits (98-99% training accuracy,
+    90% on test, on Fashion-MNIST), which is where a teacher's soft targets
+    help most.
     """
     k = keras()
     inputs = k.Input(input_shape)

@@ -73,8 +73,11 @@ def test_op_fields_on_kws():
     # int8 input 49x10x1 and output 25x5x64.
     assert first.activation_bytes == 490 + 8000
     assert first.output_elements == 8000
+    assert (first.output_rows, first.kernel_taps) == (25 * 5, 10 * 4)
+    assert [(op.output_rows, op.kernel_taps) for op in ops[1:3]] == [(125, 9), (125, 1)]
     pool = ops[9]
     assert pool.macs == 0 and pool.output_elements == 64
+    assert (ops[11].output_rows, ops[11].kernel_taps) == (1, 1)  # a 64 -> 12 dense layer
     assert sum(op.param_bytes for op in ops) <= model.size_bytes
     assert json.loads(json.dumps(first.to_dict()))["macs"] == 320000
 
@@ -97,6 +100,9 @@ def test_hand_counted_keras_model():
     # Each of the 6x6x4 inputs is scattered into a 3x3 window of 2 channels.
     assert by_op["TRANSPOSE_CONV"].macs == 6 * 6 * 4 * (3 * 3 * 2)
     assert by_op["FULLY_CONNECTED"].macs == 288 * 5
+    assert {name: (op.output_rows, op.kernel_taps) for name, op in by_op.items()
+            if name != "RESHAPE"} == {"CONV_2D": (36, 9), "DEPTHWISE_CONV_2D": (36, 9),
+                                      "TRANSPOSE_CONV": (144, 9), "FULLY_CONNECTED": (1, 1)}
     assert by_op["FULLY_CONNECTED"].param_bytes == (288 * 5 + 5) * 4
     assert all(op.dtype == "float32" for op in ops)
 

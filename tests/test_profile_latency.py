@@ -79,6 +79,30 @@ def test_model_terms_per_kind_dtype_and_threads():
         op_cycles(pixel, _op("magic"))
 
 
+def test_pixel_tap_and_channel_tile_terms():
+    pixel = targets.get("pixel-4")
+    lat = dataclasses.replace(pixel.latency, cycles_per_row=30.0, cycles_per_row_tap=6.0,
+                              depthwise_channel_tile=16)
+    wide = dataclasses.replace(pixel, latency=lat)
+    per_mac, threads = lat.cycles_per_mac, lat.threads
+    conv = OpCost(0, "CONV_2D", "conv", "int8", 100 * 9 * 8 * 32, 100 * 32, 0, 0, 100, 9)
+    assert op_cycles(wide, conv) == pytest.approx(
+        lat.cycles_per_op + (conv.macs * per_mac["conv"] + 100 * (30 + 9 * 6)) / threads)
+    dense = OpCost(0, "FULLY_CONNECTED", "fully_connected", "int8", 640, 10, 0, 0, 1, 1)
+    assert op_cycles(wide, dense) == pytest.approx(
+        lat.cycles_per_op + (640 * per_mac["fully_connected"] + 36) / threads)
+    # 8 and 16 channels cost one vector of 16; 17 cost two.
+    for channels, vectors in ((8, 1), (16, 1), (17, 2)):
+        depthwise = OpCost(0, "DEPTHWISE_CONV_2D", "depthwise", "int8", 100 * 9 * channels,
+                           100 * channels, 0, 0, 100, 9)
+        assert op_cycles(wide, depthwise) == pytest.approx(
+            lat.cycles_per_op + 100 * 9 * 16 * vectors * per_mac["depthwise"] / threads)
+    # Without the terms (every built-in target but the host), the MACs alone count.
+    assert (pixel.latency.cycles_per_row, pixel.latency.depthwise_channel_tile) == (0, 1)
+    assert op_cycles(pixel, depthwise) == pytest.approx(
+        lat.cycles_per_op + depthwise.macs * per_mac["depthwise"] / threads)
+
+
 def test_bigger_cores_are_faster_on_vww(mlperf_ops):
     ops = mlperf_ops["vww_96_int8.tflite"]
     ms = {t.name: estimate_latency(t, ops).total_ms for t in targets.list_targets()}

@@ -15,7 +15,7 @@ from conftest import MLPERF_INT8, REPO_ROOT, mlperf_model
 
 from edgedistill import targets
 from edgedistill.errors import EdgeDistillError
-from edgedistill.profile import profile_model
+from edgedistill.profile import probe, profile_model
 from edgedistill.profile import vela as vela_module
 from edgedistill.profile.analysis import analyze
 from edgedistill.profile.latency import estimate_latency, op_cycles
@@ -292,18 +292,21 @@ def test_host_constants_are_measured_on_probe_models_and_add_up():
     host = targets.get("host")
     lat = host.latency
     for field in ("cycles_per_mac.conv", "cycles_per_mac.depthwise", "cycles_per_op",
-                  "cycles_per_byte", "cycles_per_invoke", "float_slowdown"):
+                  "cycles_per_byte", "cycles_per_invoke", "cycles_per_row",
+                  "cycles_per_row_tap", "depthwise_channel_tile", "float_slowdown"):
         assert host.sources[f"latency.{field}"].startswith("measured at load: LiteRT on int8 "
                                                            "probe models"), field
-    assert lat.cycles_per_mac["conv"] > 0 and lat.cycles_per_op > 0 and lat.float_slowdown > 0
+    assert lat.cycles_per_mac["conv"] > 0 and lat.cycles_per_op >= 0 and lat.float_slowdown > 0
+    assert lat.cycles_per_invoke > 0 and lat.cycles_per_row > 0
     ops = analyze(read_tflite(mlperf_model("kws_ref_model.tflite")))
     est = estimate_latency(host, ops)
     assert est.invoke_ms == pytest.approx(lat.cycles_per_invoke / host.clock_hz * 1000)
     assert est.total_ms == pytest.approx(est.invoke_ms + sum(est.per_op_ms))
+    assert lat.depthwise_channel_tile in probe.TILES and lat.cycles_per_byte == 0
     conv = next(op for op in ops if op.kind == "conv")
     assert op_cycles(host, conv) == pytest.approx(
-        lat.cycles_per_op + conv.macs * lat.cycles_per_mac["conv"] / lat.threads
-        + conv.activation_bytes * lat.cycles_per_byte)
+        lat.cycles_per_op + (conv.macs * lat.cycles_per_mac["conv"] + conv.output_rows * (
+            lat.cycles_per_row + conv.kernel_taps * lat.cycles_per_row_tap)) / lat.threads)
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs for two threads")
@@ -334,24 +337,48 @@ def test_profiling_every_target_imports_no_tensorflow():
     assert int(run.stdout) == len(targets.list_targets())
 
 
-def test_host_constants_stay_positive_where_a_kernel_costs_less_than_its_bytes(monkeypatch):
-    from edgedistill.profile import probe
+# Probe cycles measured on a 2.1 GHz Xeon with AMX (2026-12-06), one thread.
+XEON = {"one": 2776, "chain": 23069, "conv1": 11036, "conv3": 26536, "conv_wide": 48800,
+        "depthwise4": 8065, "depthwise8": 8649, "depthwise16": 8048, "depthwise32": 13162,
+        "depthwise64": 23862, "fully_connected": 8206, "element": 29352}
 
-    # Probe cycles measured on a 2.1 GHz Xeon with AMX (2026-12-05): the depthwise and ADD
-    # probes cost less than their bytes at the byte cost the two convolutions give.
-    xeon = {"one": 2431, "chain": 21667, "conv3": 20963, "conv1": 33887, "depthwise": 81992,
-            "fully_connected": 3214, "element": 25930}
-    monkeypatch.setattr(probe, "_cycles", lambda name, *args, **kw: xeon[name])
+
+def _constants(monkeypatch, cycles, isa):
+    monkeypatch.setattr(probe, "_cycles", lambda name, *args, **kw: cycles[name])
     probe.host_constants.cache_clear()
     try:
-        amx = probe.host_constants(2_100_000_000, 1, ("amx", "avx2"))
-        avx2 = probe.host_constants(2_100_000_000, 1, ("avx2",))
-        plain = probe.host_constants(2_100_000_000, 1, ())
-        value, how = probe.host_constant("cycles_per_mac.depthwise", 2_100_000_000, 1, ("amx",))
+        return probe.host_constants(2_100_000_000, 1, isa)
     finally:
         probe.host_constants.cache_clear()
-    assert amx["cycles_per_mac.depthwise"] == 1 / 1024  # the AMX peak
-    assert plain["cycles_per_mac.depthwise"] == 1 / 1024  # no ISA known: the fastest known
-    assert avx2["cycles_per_mac.depthwise"] == 1 / 64
-    assert amx["cycles_per_mac.conv"] > 1 / 1024 and amx["cycles_per_element"] == 0
+
+
+def test_host_constants_from_probe_cycles(monkeypatch):
+    xeon = _constants(monkeypatch, XEON, ("amx", "avx2"))
+    # Solved by hand from XEON: invoke = one - (chain - one) / 31, then the four equations.
+    assert xeon["cycles_per_invoke"] == pytest.approx(2776 - (23069 - 2776) / 31)
+    assert xeon["cycles_per_op"] == pytest.approx(103.9, abs=0.1)
+    assert xeon["cycles_per_row"] == pytest.approx(26.85, abs=0.01)
+    assert xeon["cycles_per_row_tap"] == pytest.approx(6.99, abs=0.01)
+    assert xeon["cycles_per_mac.conv"] == pytest.approx(0.00226, abs=1e-5)
+    assert xeon["depthwise_channel_tile"] == 16  # 4, 8 and 16 channels cost the same
+    narrow = _constants(monkeypatch, {**XEON, "depthwise8": 2 * XEON["depthwise4"]}, ("amx",))
+    assert narrow["depthwise_channel_tile"] == 4
+
+
+def test_host_constants_stay_positive_where_macs_cost_nothing_beside_pixels(monkeypatch):
+    # A 256-channel 1x1 convolution no dearer than a 16-channel one: the MACs solve to 0 or
+    # less, and the constant is the ISA's peak instead.
+    free = {**XEON, "conv_wide": XEON["conv1"]}
+    amx = _constants(monkeypatch, free, ("amx", "avx2"))
+    avx2 = _constants(monkeypatch, free, ("avx2",))
+    plain = _constants(monkeypatch, free, ())
+    assert amx["cycles_per_mac.conv"] == 1 / 1024  # the AMX peak
+    assert plain["cycles_per_mac.conv"] == 1 / 1024  # no ISA known: the fastest known
+    assert avx2["cycles_per_mac.conv"] == 1 / 64
+    monkeypatch.setattr(probe, "_cycles", lambda name, *args, **kw: free[name])
+    probe.host_constants.cache_clear()
+    try:
+        value, how = probe.host_constant("cycles_per_mac.conv", 2_100_000_000, 1, ("amx",))
+    finally:
+        probe.host_constants.cache_clear()
     assert value == 1 / 1024 and "floored at the ISA's peak" in how

@@ -58,6 +58,13 @@ class OpCost:
     output_elements: int
     param_bytes: int
     activation_bytes: int
+    #: Output positions: output elements over output channels (a convolution's output
+    #: pixels, the rows of the matrix product a fully-connected layer or a kernel library's
+    #: convolution computes).
+    output_rows: int = 1
+    #: Kernel positions each output reads: kh x kw for 2-D convolutions (kd x kh x kw in
+    #: 3-D), 1 for every other op.
+    kernel_taps: int = 1
 
     def to_dict(self) -> dict:
         """JSON-ready dict."""
@@ -97,7 +104,18 @@ def _cost(op: Operator, tensors: tuple[Tensor, ...]) -> OpCost:
         output_elements=sum(math.prod(t.shape) for t in outputs),
         param_bytes=sum(constants.values()),
         activation_bytes=sum(t.nbytes for t in variable) + sum(t.nbytes for t in outputs),
+        output_rows=math.prod(outputs[0].shape[:-1]) if outputs and outputs[0].shape else 1,
+        kernel_taps=_taps(op.opcode, inputs),
     )
+
+
+def _taps(opcode: str, inputs: list[Tensor]) -> int:
+    weights = inputs[1].shape if len(inputs) >= 2 else ()
+    if opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV") and len(weights) == 4:
+        return weights[1] * weights[2]
+    if opcode == "CONV_3D" and len(weights) == 5:
+        return weights[0] * weights[1] * weights[2]
+    return 1
 
 
 def _macs(opcode: str, inputs: list[Tensor], outputs: list[Tensor]) -> int:

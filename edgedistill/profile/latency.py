@@ -4,6 +4,8 @@ The model counts work per operator and converts it to time with a handful of
 per-target constants (:class:`edgedistill.targets.LatencyModel`)::
 
     work(op)   = macs * cycles_per_mac[kind]          for conv, depthwise, fully_connected
+                 + output_rows * (cycles_per_row + kernel_taps * cycles_per_row_tap)
+                                                       (conv and fully_connected)
                = output_elements * cycles_per_element  for pool, elementwise, other
                = 0                                     for reshape (a view, no data moved)
     work(op)  *= float_slowdown                        when the op's input dtype is a float
@@ -20,10 +22,22 @@ every estimate names the runtime it is for. ``cycles_per_byte`` is the
 memory-traffic term, per byte of activations read and written (weights are
 read once per group of MACs, so their traffic is in ``cycles_per_mac``); it is
 0 where a fit cannot tell it apart from ``cycles_per_mac`` (the Cortex-M4:
-benchmarks/calibrate_latency.py shows why), and measured on the host, where
-two probe convolutions with different MACs per byte separate the two
-(:mod:`.probe`). ``cycles_per_invoke`` is the fixed cost of one inference.
+benchmarks/calibrate_latency.py shows why) and on the host, where the
+per-pixel terms below carry it (:mod:`.probe`). ``cycles_per_invoke`` is the
+fixed cost of one inference.
 :mod:`.roofline` gives the floor each estimate is compared with.
+
+Wide-vector kernel libraries need two more terms, 0 and 1 by default (so a
+microcontroller's fitted constants mean what they did): a cost per output
+position of a convolution or fully-connected layer and per kernel tap it
+gathers (``cycles_per_row``, ``cycles_per_row_tap``), and depthwise MACs
+counted on channels rounded up to the vector's width
+(``depthwise_channel_tile``). Measured on an Intel Xeon with AMX
+(benchmarks/RESULTS.md), LiteRT's XNNPACK costs about 37 cycles per output
+pixel of a 1x1 convolution whether it has 16 or 64 channels (16 times the
+MACs, 4 times the bytes), 87 for a 3x3 one, 183 for a 5x5, and a 3x3
+depthwise convolution the same for 4, 8 or 16 channels: a per-MAC or per-byte
+cost alone cannot say that.
 
 How ``threads`` enters: the MAC-heavy kernels (convolutions, fully-connected)
 are split across ``threads`` cores with ideal speedup, while the fixed
@@ -118,8 +132,15 @@ def op_cycles(target: Target, op: OpCost) -> float:
         True
     """
     lat = target.latency
-    if op.kind in MAC_KINDS:
-        work, parallel = op.macs * lat.cycles_per_mac[op.kind], True
+    if op.kind == "depthwise":
+        channels = op.output_elements // max(op.output_rows, 1)
+        padded = -(-channels // lat.depthwise_channel_tile) * lat.depthwise_channel_tile
+        macs = op.macs * padded // channels if channels else op.macs
+        work, parallel = macs * lat.cycles_per_mac[op.kind], True
+    elif op.kind in MAC_KINDS:
+        work = op.macs * lat.cycles_per_mac[op.kind] + op.output_rows * (
+            lat.cycles_per_row + op.kernel_taps * lat.cycles_per_row_tap)
+        parallel = True
     elif op.kind in ELEMENT_KINDS:
         work, parallel = op.output_elements * lat.cycles_per_element, False
     elif op.kind in OVERHEAD_ONLY_KINDS:

@@ -5,30 +5,35 @@ them. Each probe is an int8 model built here (no TensorFlow: the LiteRT
 flatbuffer schema), timed like :func:`edgedistill.profile.measure.measure_litert`
 on the host's thread count, and the constants follow by subtraction:
 
-* ``one``, ``chain``: one and 32 chained 1x1 convolutions on 4x4x16 values,
-  big enough to be split across threads as a real layer is; their
-  difference over 31 is one small layer, the rest of ``one`` is
+* ``one``, ``chain``: one and 32 chained 1x1 convolutions on 4x4x16 values;
+  their difference over 31 is one small layer, the rest of ``one`` is
   ``cycles_per_invoke``;
-* ``conv3``, ``conv1``: a 3x3 convolution 16x16x32 -> 32 (92 MACs per
-  activation byte) and a 1x1 convolution 32x32x16 -> 16 (8 per byte); with
-  the small layer, three equations give ``cycles_per_op``,
-  ``cycles_per_mac.conv`` and ``cycles_per_byte`` (activation bytes read and
-  written);
-* ``depthwise``: a 3x3 depthwise convolution on 32x32x64;
-* ``fully_connected``: 256 -> 256, weights small enough to stay in cache as a
-  small model's do;
+* ``conv1``, ``conv3``, ``conv_wide``: 1x1 and 3x3 convolutions 16 -> 16 and
+  a 1x1 convolution 256 -> 256, each on 16x16 output pixels; with the small
+  layer, four equations give ``cycles_per_op``, ``cycles_per_row`` (per
+  output pixel), ``cycles_per_row_tap`` (per pixel and kernel tap) and
+  ``cycles_per_mac.conv``;
+* ``depthwise4`` ... ``depthwise64``: 3x3 depthwise convolutions of 4 to 64
+  channels on 16x16 pixels: ``depthwise_channel_tile`` is the most channels
+  that cost what 4 do (XNNPACK's kernels run a vector of channels at a time),
+  ``cycles_per_mac.depthwise`` is the 64-channel one's cost per MAC;
+* ``fully_connected``: four layers 256 -> 256, weights small enough to stay
+  in cache as a small model's do;
 * ``element``: one ADD of 65536 values;
 * ``float``: ``conv3`` in float32 over int8, ``float_slowdown``.
 
+``cycles_per_byte`` is 0: probes with 4 times the activation bytes per pixel
+cost the same per pixel (a small model's activations stay in cache), so the
+per-pixel terms carry what a byte term would.
+
 A per-MAC constant is never below one MAC per peak cycle of the ISA
 (:func:`.roofline.peak_per_core`): where the subtraction leaves nothing (on a
-Xeon with AMX, the depthwise probe costs less than its activation bytes at the
-byte cost the two convolutions give), the kernel's cost lies within the byte
-term and the constant is that floor, not zero, so no estimate beats the roofline.
+Xeon with AMX a convolution's MACs cost next to nothing beside its pixels),
+the constant is that floor, not zero, so no estimate beats the roofline.
 
-The models being profiled are never among them, so the host estimate of those
-models checks the constants rather than restating a fit. Results are kept for
-the life of the process.
+The models being profiled are never among the probes, so the host estimate of
+those models checks the constants rather than restating a fit. Results are
+kept for the life of the process.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ import numpy as np
 from edgedistill.profile.measure import measure_litert
 from edgedistill.profile.roofline import PEAK_WORDS, peak_per_core
 
-RUNS, WARMUP, CHAIN = 30, 5, 32
+# LAYERS fully-connected layers make one probe: one alone costs about what an invoke does.
+RUNS, WARMUP, CHAIN, LAYERS, SETTLE_INVOKES = 100, 5, 32, 4, 5000
 
 
 class _Graph:
@@ -135,32 +141,46 @@ class _Graph:
         return bytes(builder.Output())
 
 
-# name -> (builder, input shape, MACs, activation bytes read and written, elements written)
+TILES = (4, 8, 16, 32, 64)
+
+# name -> (builder, input shape, MACs, output rows, kernel taps, elements written)
 _PROBES = {
-    "one": (lambda g, x: g.conv(x, 4, 16, 16, 1), (1, 4, 4, 16), 4 * 4 * 16 * 16,
-            2 * 4 * 4 * 16, 0),
+    "one": (lambda g, x: g.conv(x, 4, 16, 16, 1), (1, 4, 4, 16), 16 * 16 * 16, 16, 1, 0),
     "chain": (lambda g, x: functools.reduce(lambda y, _: g.conv(y, 4, 16, 16, 1), range(CHAIN),
-                                            x), (1, 4, 4, 16), CHAIN * 4 * 4 * 16 * 16,
-              CHAIN * 2 * 4 * 4 * 16, 0),
-    "conv3": (lambda g, x: g.conv(x, 16, 32, 32, 3), (1, 16, 16, 32), 16 * 16 * 32 * 9 * 32,
-              2 * 16 * 16 * 32, 0),
-    "conv1": (lambda g, x: g.conv(x, 32, 16, 16, 1), (1, 32, 32, 16), 32 * 32 * 16 * 16,
-              2 * 32 * 32 * 16, 0),
-    "depthwise": (lambda g, x: g.depthwise(x, 32, 64), (1, 32, 32, 64), 32 * 32 * 64 * 9,
-                  2 * 32 * 32 * 64, 0),
-    "fully_connected": (lambda g, x: g.fully_connected(x, 256), (1, 256), 256 * 256, 512, 0),
-    "element": (lambda g, x: g.add(x, 65536), (1, 65536), 0, 3 * 65536, 65536),
+                                            x), (1, 4, 4, 16), CHAIN * 16 * 16 * 16, 0, 0, 0),
+    "conv1": (lambda g, x: g.conv(x, 16, 16, 16, 1), (1, 16, 16, 16), 256 * 16 * 16, 256, 1, 0),
+    "conv3": (lambda g, x: g.conv(x, 16, 16, 16, 3), (1, 16, 16, 16), 256 * 9 * 16 * 16, 256, 9,
+              0),
+    "conv_wide": (lambda g, x: g.conv(x, 16, 256, 256, 1), (1, 16, 16, 256), 256 * 256 * 256,
+                  256, 1, 0),
+    **{f"depthwise{c}": (lambda g, x, c=c: g.depthwise(x, 16, c), (1, 16, 16, c), 256 * 9 * c,
+                         256, 9, 0) for c in TILES},
+    "fully_connected": (lambda g, x: functools.reduce(lambda y, _: g.fully_connected(y, 256),
+                                                      range(LAYERS), x), (1, 256),
+                        LAYERS * 256 * 256, LAYERS, 1, 0),
+    "element": (lambda g, x: g.add(x, 65536), (1, 65536), 0, 0, 0, 65536),
 }
 
 
 @functools.cache
-def _cycles(name: str, threads: int, clock_hz: int, float32: bool = False) -> float:
+def _model(name: str, float32: bool = False) -> bytes:
     build, shape = _PROBES[name][:2]
     graph = _Graph(float32)
     x = graph.tensor(shape)
-    content = graph.pack(x, build(graph, x))
-    ms = measure_litert(content, threads, warmup=WARMUP, runs=RUNS).median_ms
+    return graph.pack(x, build(graph, x))
+
+
+@functools.cache
+def _cycles(name: str, threads: int, clock_hz: int, float32: bool = False) -> float:
+    ms = measure_litert(_model(name, float32), threads, warmup=WARMUP, runs=RUNS).median_ms
     return ms * 1e-3 * clock_hz
+
+
+def _settle(threads: int) -> None:
+    """Keeps the cores busy for about 50 ms first: on a shared Xeon, a process's first probe
+    timed from idle once took 3.8 times what it took a moment later (10,931 against 2,911
+    cycles), which skews every constant subtracted from it."""
+    measure_litert(_model("chain"), threads, warmup=SETTLE_INVOKES, runs=1)
 
 
 @functools.cache
@@ -183,33 +203,42 @@ def host_constants(clock_hz: int, threads: int, isa: tuple[str, ...] = ()) -> di
     def cycles(name: str) -> float:
         return _cycles(name, threads, clock_hz)
 
-    def macs(name: str) -> int:
-        return _PROBES[name][2]
-
-    def nbytes(name: str) -> int:
-        return _PROBES[name][3]
-
-    # One more small convolution costs an op, its MACs and its bytes; a big one costs the same
-    # terms in other proportions, beside one invoke. Three equations, three unknowns.
+    _settle(threads)
+    # One more small convolution costs an op, its pixels, taps and MACs; bigger ones cost the
+    # same terms in other proportions, beside one invoke. Four equations, four unknowns.
     small = (cycles("chain") - cycles("one")) / (CHAIN - 1)
     invoke = max(cycles("one") - small, 0.0)
-    rows = [[1.0, macs(n) / threads, nbytes(n)] for n in ("one", "conv3", "conv1")]
-    rhs = [small, cycles("conv3") - invoke, cycles("conv1") - invoke]
-    per_op, conv, per_byte = (max(float(v), 0.0) for v in np.linalg.solve(np.array(rows), rhs))
+    names = ("one", "conv1", "conv3", "conv_wide")
+    rows = [[1.0, *(x / threads for x in (p[3], p[3] * p[4], p[2]))]
+            for p in map(_PROBES.get, names)]
+    rhs = [small] + [cycles(name) - invoke for name in names[1:]]
+    per_op, per_row, per_tap, conv = (max(float(v), 0.0)
+                                      for v in np.linalg.solve(np.array(rows), rhs))
     fixed = per_op + invoke
 
-    def per_mac(name: str) -> float:
-        left = max(cycles(name) - fixed - per_byte * nbytes(name), 0.0)
-        return max(left * threads / macs(name), least_per_mac)
+    def work(name: str) -> float:
+        return max(cycles(name) - fixed, 0.0)
 
-    element = max(cycles("element") - fixed - per_byte * nbytes("element"), 0.0) / \
-        _PROBES["element"][4]
+    # Narrow depthwise convolutions cost what a whole vector of channels does.
+    tile = TILES[0]
+    for channels in TILES[1:]:
+        if work(f"depthwise{channels}") > 1.5 * work(f"depthwise{TILES[0]}"):
+            break
+        tile = channels
+    widest = _PROBES[f"depthwise{TILES[-1]}"]
+    padded_macs = widest[2] // TILES[-1] * -(-TILES[-1] // tile) * tile
+    fc_rows = per_row + per_tap
     return {
-        "cycles_per_op": per_op, "cycles_per_invoke": invoke, "cycles_per_byte": per_byte,
+        "cycles_per_op": per_op, "cycles_per_invoke": invoke, "cycles_per_byte": 0.0,
+        "cycles_per_row": per_row, "cycles_per_row_tap": per_tap,
+        "depthwise_channel_tile": tile,
         "cycles_per_mac.conv": max(conv, least_per_mac),
-        "cycles_per_mac.depthwise": per_mac("depthwise"),
-        "cycles_per_mac.fully_connected": per_mac("fully_connected"),
-        "cycles_per_element": element,
+        "cycles_per_mac.depthwise": max(work(f"depthwise{TILES[-1]}") * threads / padded_macs,
+                                        least_per_mac),
+        "cycles_per_mac.fully_connected": max(
+            (work("fully_connected") - (LAYERS - 1) * per_op - LAYERS * fc_rows / threads)
+            * threads / _PROBES["fully_connected"][2], least_per_mac),
+        "cycles_per_element": work("element") / _PROBES["element"][5],
         "float_slowdown": _cycles("conv3", threads, clock_hz, True) / cycles("conv3"),
     }
 
@@ -222,6 +251,9 @@ def host_constant(field: str, clock_hz: int, threads: int,
     value = host_constants(clock_hz, threads, isa)[field]
     peak = peak_per_core(isa)
     if field.startswith("cycles_per_mac.") and peak and value == 1.0 / peak[0]:
-        how += ("; floored at the ISA's peak: the probe left less after its fixed and byte "
+        how += ("; floored at the ISA's peak: the probe left less after its fixed and pixel "
                 "costs (probe.py says why)")
+    if field == "cycles_per_byte":
+        how = ("LiteRT on int8 probe models (edgedistill/profile/probe.py): 0, the per-pixel "
+               "terms carry a small model's activation traffic (probe.py says why)")
     return value, how

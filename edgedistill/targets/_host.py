@@ -160,7 +160,7 @@ def _latency(field: str) -> Callable[..., tuple[float, str]]:
 _LATENCY_FIELDS = tuple(f"latency.{field}" for field in (
     "cycles_per_mac.conv", "cycles_per_mac.depthwise", "cycles_per_mac.fully_connected",
     "cycles_per_element", "cycles_per_op", "cycles_per_byte", "cycles_per_invoke",
-    "float_slowdown"))
+    "cycles_per_row", "cycles_per_row_tap", "depthwise_channel_tile", "float_slowdown"))
 
 MEASURES: dict[str, Callable[..., tuple[Any, str]]] = {
     "processor": _processor,

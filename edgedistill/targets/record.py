@@ -55,6 +55,9 @@ class LatencyModel:
     threads: int
     cycles_per_byte: float = 0.0
     cycles_per_invoke: float = 0.0
+    cycles_per_row: float = 0.0
+    cycles_per_row_tap: float = 0.0
+    depthwise_channel_tile: int = 1
 
     def __post_init__(self) -> None:
         _frozen(self, cycles_per_mac=MappingProxyType(dict(self.cycles_per_mac)))
@@ -66,7 +69,10 @@ class LatencyModel:
                 "cycles_per_op": self.cycles_per_op,
                 "float_slowdown": self.float_slowdown, "threads": self.threads,
                 "cycles_per_byte": self.cycles_per_byte,
-                "cycles_per_invoke": self.cycles_per_invoke}
+                "cycles_per_invoke": self.cycles_per_invoke,
+                "cycles_per_row": self.cycles_per_row,
+                "cycles_per_row_tap": self.cycles_per_row_tap,
+                "depthwise_channel_tile": self.depthwise_channel_tile}
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ Fields (required unless marked optional; defaults in brackets):
 - ``latency``: per-operator-kind efficiency for ``profile.latency``:
   ``cycles_per_mac.{conv, depthwise, fully_connected}``,
   ``cycles_per_element``, ``cycles_per_op``, ``float_slowdown``, and optional
-  ``cycles_per_byte`` [0], ``cycles_per_invoke`` [0] and ``threads`` [1].
+  ``cycles_per_byte`` [0], ``cycles_per_invoke`` [0], ``cycles_per_row`` [0],
+  ``cycles_per_row_tap`` [0], ``depthwise_channel_tile`` [1] and ``threads`` [1].
 - ``runtimes`` (optional) [none]: other runtimes' constants, by runtime id:
   ``{name, kernels?, version?, latency?}``, ``latency`` giving only what
   differs from the target's (:meth:`Target.with_runtime`).
@@ -110,6 +111,12 @@ _LATENCY = {
                            default_source="default: memory traffic not costed"),
     "cycles_per_invoke": Num(positive=False, required=False, default=0.0, auto=True,
                              default_source="default: per-invoke overhead not costed"),
+    "cycles_per_row": Num(positive=False, required=False, default=0.0, auto=True,
+                          default_source="default: output positions not costed apart"),
+    "cycles_per_row_tap": Num(positive=False, required=False, default=0.0, auto=True,
+                              default_source="default: kernel taps not costed apart"),
+    "depthwise_channel_tile": Num(integer=True, required=False, default=1, auto=True,
+                                  default_source="default: channels counted as they are"),
     "float_slowdown": Num(auto=True),
 }
 

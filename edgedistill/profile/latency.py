@@ -33,11 +33,12 @@ position of a convolution or fully-connected layer and per kernel tap it
 gathers (``cycles_per_row``, ``cycles_per_row_tap``), and depthwise MACs
 counted on channels rounded up to the vector's width
 (``depthwise_channel_tile``). Measured on an Intel Xeon with AMX
-(benchmarks/RESULTS.md), LiteRT's XNNPACK costs about 37 cycles per output
-pixel of a 1x1 convolution whether it has 16 or 64 channels (16 times the
-MACs, 4 times the bytes), 87 for a 3x3 one, 183 for a 5x5, and a 3x3
-depthwise convolution the same for 4, 8 or 16 channels: a per-MAC or per-byte
-cost alone cannot say that.
+(``python benchmarks/host_kernels.py``, benchmarks/RESULTS.md), LiteRT's
+XNNPACK costs 31 to 39 cycles per output pixel of a 1x1 convolution whether
+it has 16 or 64 channels (16 times the MACs, 4 times the bytes), 72 to 102
+for a 3x3 one, 157 to 186 for a 5x5, and a 3x3 depthwise convolution the
+same for 4, 8 or 16 channels: a per-MAC or per-byte cost alone cannot say
+that.
 
 How ``threads`` enters: the MAC-heavy kernels (convolutions, fully-connected)
 are split across ``threads`` cores with ideal speedup, while the fixed

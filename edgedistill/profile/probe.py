@@ -194,8 +194,8 @@ def host_constants(clock_hz: int, threads: int, isa: tuple[str, ...] = ()) -> di
             (the fastest rate :mod:`.roofline` knows when it knows none of them).
 
     Example:
-        >>> host_constants(2_600_000_000, 2)["cycles_per_op"] > 0  # doctest: +SKIP
-        True
+        >>> host_constants(2_100_000_000, 1, ("amx",))["depthwise_channel_tile"]  # doctest: +SKIP
+        16
     """
     peak = peak_per_core(isa) or max(peak_per_core([word]) for word in PEAK_WORDS)
     least_per_mac = 1.0 / peak[0]

@@ -16,7 +16,7 @@ cached-teacher distillation and a per-step teacher from one side-by-side run.
 
 Usage (from the repository root):
     python benchmarks/distill.py [--student student-cnn3] [--seeds 3] [--epochs 40]
-        [--variants defaults,feature,...]
+        [--variants defaults,feature,...] [--timing-epochs 4 (0: no timing)]
 """
 
 from __future__ import annotations
@@ -186,7 +186,9 @@ def main() -> None:
                         help="the zoo student of every variant but the capacity-gap ones")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--timing-epochs", type=int, default=4)
+    parser.add_argument("--timing-epochs", type=int, default=4,
+                        help="epochs of the seconds-per-epoch runs; 0 leaves them out (on a "
+                             "busy machine their ratios mean little)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
     names = args.variants.split(",")
@@ -198,7 +200,7 @@ def main() -> None:
     runs = _load_runs()
     records = {name: [run_variant(name, seed, args, runs) for seed in range(args.seeds)]
                for name in names}
-    seconds = epoch_seconds(args)
+    seconds = epoch_seconds(args) if args.timing_epochs else {}
     minutes = (time.perf_counter() - started) / 60
 
     def scratch(record):
@@ -240,11 +242,12 @@ def main() -> None:
                              f"{100 * r['data_free']['gap']:.2f} points")
             if r.get("tuning"):
                 extra.append(f"- {name}, seed {r['seed']}: chose {r['tuning']}")
-    lines += ["", *extra, "",
-              f"| seconds per epoch ({args.timing_epochs} epochs, seed 0, median) | s | "
-              "ratio to plain fit |", "|---|---:|---:|"]
-    for label, value in seconds.items():
-        lines.append(f"| {label} | {value:.2f} | {value / seconds['plain fit']:.2f} |")
+    lines += ["", *extra, ""]
+    if seconds:
+        lines += [f"| seconds per epoch ({args.timing_epochs} epochs, seed 0, median) | s | "
+                  "ratio to plain fit |", "|---|---:|---:|"]
+        lines += [f"| {label} | {value:.2f} | {value / seconds['plain fit']:.2f} |"
+                  for label, value in seconds.items()]
     section = "\n".join(lines) + "\n"
     prepend(section)
     print(section)

@@ -5,7 +5,9 @@ per-target constants (:class:`edgedistill.targets.LatencyModel`)::
 
     work(op)   = macs * cycles_per_mac[kind]          for conv, depthwise, fully_connected
                  + output_rows * (cycles_per_row + kernel_taps * cycles_per_row_tap)
-                                                       (conv and fully_connected)
+                                                       (conv and fully_connected; a
+                                                       depthwise op's macs count its channels
+                                                       rounded up to depthwise_channel_tile)
                = output_elements * cycles_per_element  for pool, elementwise, other
                = 0                                     for reshape (a view, no data moved)
     work(op)  *= float_slowdown                        when the op's input dtype is a float

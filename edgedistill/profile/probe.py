@@ -147,7 +147,8 @@ TILES = (4, 8, 16, 32, 64)
 _PROBES = {
     "one": (lambda g, x: g.conv(x, 4, 16, 16, 1), (1, 4, 4, 16), 16 * 16 * 16, 16, 1, 0),
     "chain": (lambda g, x: functools.reduce(lambda y, _: g.conv(y, 4, 16, 16, 1), range(CHAIN),
-                                            x), (1, 4, 4, 16), CHAIN * 16 * 16 * 16, 0, 0, 0),
+                                            x), (1, 4, 4, 16), CHAIN * 16 * 16 * 16,
+              CHAIN * 16, 1, 0),
     "conv1": (lambda g, x: g.conv(x, 16, 16, 16, 1), (1, 16, 16, 16), 256 * 16 * 16, 256, 1, 0),
     "conv3": (lambda g, x: g.conv(x, 16, 16, 16, 3), (1, 16, 16, 16), 256 * 9 * 16 * 16, 256, 9,
               0),

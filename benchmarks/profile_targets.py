@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -56,7 +57,8 @@ from edgedistill.profile.analysis import analyze
 from edgedistill.profile.latency import estimate_latency
 from edgedistill.profile.measure import measure_litert
 from edgedistill.tflite_file import read_tflite
-host, runs, out = targets.get("host"), int(sys.argv[1]), {}
+host, runs = targets.get("host"), int(sys.argv[1])
+out = {"host": [host.processor, host.clock_hz, host.latency.threads]}
 for path in sys.argv[2:]:
     m = measure_litert(path, host.latency.threads, runs=runs)
     out[path] = [estimate_latency(host, analyze(read_tflite(path))).total_ms, m.median_ms,
@@ -110,9 +112,6 @@ def latency_rows(entries, ops_by_model) -> tuple[list[str], list[float]]:
 def host_rows() -> tuple[list[str], list[float], str]:
     """Per model, medians over HOST_ROUNDS fresh processes: on a shared machine one round's
     probes or measurement can land in a slow spell and be off twofold."""
-    import statistics
-
-    host = targets.get("host")
     paths = [str(MLPERF_DIR / name) for name in MODELS]
     rounds = [json.loads(subprocess.run(
         [sys.executable, "-c", _HOST_ROUND, str(HOST_RUNS), *paths], capture_output=True,
@@ -126,9 +125,9 @@ def host_rows() -> tuple[list[str], list[float], str]:
         errors.append(statistics.median(each))
         rows.append(f"| {name} | {median:.4f} | {least:.4f} | {p90:.4f} | {est:.4f} | "
                     f"{errors[-1]:+.1%} | {each[0]:+.0%} to {each[-1]:+.0%} |")
-    threads = host.latency.threads
+    processor, clock_hz, threads = rounds[0]["host"]
     warmup, version = rounds[0][paths[0]][4:]
-    setup = (f"{host.processor}, {host.clock_hz / 1e9:.2f} GHz as the kernel reports it, "
+    setup = (f"{processor}, {clock_hz / 1e9:.2f} GHz as the kernel reports it, "
              f"{threads} LiteRT thread{'s' if threads > 1 else ''}, {warmup} warm-up + "
              f"{HOST_RUNS} timed invokes, {version}; medians of {HOST_ROUNDS} rounds, each a "
              f"fresh process measuring the probes then the models; load average "

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import flatbuffers
+import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
 from conftest import MLPERF_INT8, REPO_ROOT, mlperf_model
@@ -297,7 +298,10 @@ def test_host_constants_are_measured_on_probe_models_and_add_up():
         assert host.sources[f"latency.{field}"].startswith("measured at load: LiteRT on int8 "
                                                            "probe models"), field
     assert lat.cycles_per_mac["conv"] > 0 and lat.cycles_per_op >= 0 and lat.float_slowdown > 0
-    assert lat.cycles_per_invoke > 0 and lat.cycles_per_row > 0
+    # Which per-pixel terms stay above zero depends on the machine (a CI runner's fit
+    # had no per-pixel cost beside the per-tap one); none is ever below it.
+    assert lat.cycles_per_invoke > 0 and lat.cycles_per_row >= 0 and lat.cycles_per_row_tap >= 0
+    assert lat.cycles_per_row + lat.cycles_per_row_tap > 0
     ops = analyze(read_tflite(mlperf_model("kws_ref_model.tflite")))
     est = estimate_latency(host, ops)
     assert est.invoke_ms == pytest.approx(lat.cycles_per_invoke / host.clock_hz * 1000)
@@ -307,6 +311,23 @@ def test_host_constants_are_measured_on_probe_models_and_add_up():
     assert op_cycles(host, conv) == pytest.approx(
         lat.cycles_per_op + (conv.macs * lat.cycles_per_mac["conv"] + conv.output_rows * (
             lat.cycles_per_row + conv.kernel_taps * lat.cycles_per_row_tap)) / lat.threads)
+
+
+def test_probe_fits_are_the_best_fits_with_no_negative_cost():
+    from scipy.optimize import nnls
+
+    rng = np.random.default_rng(0)
+    negative = 0
+    for _ in range(200):
+        a = rng.uniform(0, 10, (4, 4))
+        b = a @ rng.uniform(-1, 3, 4) + rng.normal(0, 0.5, 4)
+        x = np.array(probe._nonnegative_solve(a, b))
+        expected = nnls(a, b)[0]
+        assert (x >= 0).all()
+        assert np.linalg.norm(a @ x - b) == pytest.approx(np.linalg.norm(a @ expected - b),
+                                                          rel=1e-6, abs=1e-9)
+        negative += bool((np.linalg.solve(a, b) < 0).any())
+    assert negative > 50  # the cases a clamp of the exact solution gets wrong are covered
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs for two threads")

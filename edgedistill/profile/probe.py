@@ -12,7 +12,7 @@ on the host's thread count, and the constants follow by subtraction:
   a 1x1 convolution 256 -> 256, each on 16x16 output pixels; with the small
   layer, four equations give ``cycles_per_op``, ``cycles_per_row`` (per
   output pixel), ``cycles_per_row_tap`` (per pixel and kernel tap) and
-  ``cycles_per_mac.conv``;
+  ``cycles_per_mac.conv``, solved for the best fit with no negative term;
 * ``depthwise4`` ... ``depthwise64``: 3x3 depthwise convolutions of 4 to 64
   channels on 16x16 pixels: ``depthwise_channel_tile`` is the most channels
   that cost what 4 do (XNNPACK's kernels run a vector of channels at a time),
@@ -184,6 +184,36 @@ def _settle(threads: int) -> None:
     measure_litert(_model("chain"), threads, warmup=SETTLE_INVOKES, runs=1)
 
 
+def _nonnegative_solve(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """The x >= 0 that fits ``a @ x = b`` best (least squares).
+
+    A cost is never negative, yet on some machines the exact solution has a negative term
+    (a CI runner gave a per-pixel cost below zero). Zeroing that term alone would leave
+    the others fitted to equations it no longer helps to meet; here the terms that stay
+    free are fitted again. With four unknowns every subset of free terms is tried: the
+    best non-negative fit is the least-squares fit on one of them.
+
+    Example:
+        The exact solution of x + y = 2, x + 2y = 1 is x = 3, y = -1:
+
+        >>> x = _nonnegative_solve(np.array([[1.0, 1.0], [1.0, 2.0]]), np.array([2.0, 1.0]))
+        >>> [round(v, 6) for v in x]
+        [1.5, 0.0]
+    """
+    best, best_residual = [0.0] * a.shape[1], float(np.sum(b ** 2))
+    for mask in range(1, 2 ** a.shape[1]):
+        free = [i for i in range(a.shape[1]) if mask >> i & 1]
+        fit = np.linalg.lstsq(a[:, free], b, rcond=None)[0]
+        if np.any(fit < 0):
+            continue
+        x = np.zeros(a.shape[1])
+        x[free] = fit
+        residual = float(np.sum((a @ x - b) ** 2))
+        if residual < best_residual - 1e-12 * max(best_residual, 1.0):
+            best, best_residual = [float(v) for v in x], residual
+    return best
+
+
 @functools.cache
 def host_constants(clock_hz: int, threads: int, isa: tuple[str, ...] = ()) -> dict[str, float]:
     """Every ``latency`` constant of this machine, keyed by its field path.
@@ -213,8 +243,7 @@ def host_constants(clock_hz: int, threads: int, isa: tuple[str, ...] = ()) -> di
     rows = [[1.0, *(x / threads for x in (p[3], p[3] * p[4], p[2]))]
             for p in map(_PROBES.get, names)]
     rhs = [small] + [cycles(name) - invoke for name in names[1:]]
-    per_op, per_row, per_tap, conv = (max(float(v), 0.0)
-                                      for v in np.linalg.solve(np.array(rows), rhs))
+    per_op, per_row, per_tap, conv = _nonnegative_solve(np.array(rows), np.array(rhs))
     fixed = per_op + invoke
 
     def work(name: str) -> float:

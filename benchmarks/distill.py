@@ -71,6 +71,9 @@ VARIANTS = {
                    {"teachers": 0, "mode": "born-again", "generations": 2}),
     "data-free": ("data-free: 2,000 inputs synthesized from the teacher's BatchNorm",
                   {"mode": "data-free", "synthetic_samples": 2000}),
+    "adversarial": ("adversarial: the student also matches the teacher on FGSM inputs "
+                    "(epsilon 0.1) against it; its scratch baseline is trained on them too",
+                    {"mode": "adversarial", "adversary": "fgsm:epsilon=0.1"}),
     "tiny-kd": ("capacity gap: tiny-cnn distilled from the teacher",
                 {"student": "tiny-cnn"}),
     "tiny-assistant": ("capacity gap: teacher -> student-cnn -> tiny-cnn",
@@ -121,8 +124,10 @@ def run_variant(name: str, seed: int, args, runs: dict) -> dict:
     student = kwargs.pop("student", args.student)
     teachers = kwargs.pop("teachers", 1)
     epochs = kwargs.pop("epochs", args.epochs)
+    # An adversarial run's baseline is trained on the same attack: not the plain one.
     baseline_key = _key(student=student, augment=kwargs.get("augment", []), seed=seed,
-                        epochs=epochs, data=args.data)
+                        epochs=epochs, data=args.data,
+                        **({"adversary": kwargs["adversary"]} if "adversary" in kwargs else {}))
     key = _key(variant=name, kwargs=kwargs, student=student, teachers=teachers, seed=seed,
                epochs=epochs, data=args.data, teacher=TEACHER)
     if key in runs:
@@ -141,7 +146,8 @@ def run_variant(name: str, seed: int, args, runs: dict) -> dict:
               "teacher_accuracy": result.teacher_accuracy, "teacher_params":
               result.teacher_params, "student_params":
               result.student_params, "chain": [c["accuracy"] for c in result.chain],
-              "data_free": result.data_free, "tuning": result.tuning and
+              "data_free": result.data_free, "adversarial": result.adversarial,
+              "tuning": result.tuning and
               {k: round(float(v), 3) for k, v in result.tuning["chosen"].items()},
               "minutes": (time.perf_counter() - started) / 60, "baseline": baseline_key}
     _save_run(record)
@@ -240,6 +246,14 @@ def main() -> None:
                 extra.append(f"- {name}, seed {r['seed']}: real-data reference "
                              f"{100 * r['data_free']['real_data_accuracy']:.2f}%, gap "
                              f"{100 * r['data_free']['gap']:.2f} points")
+            if r.get("adversarial"):
+                under = r["adversarial"]
+                extra.append(f"- {name}, seed {r['seed']}: under attack ("
+                             f"{under['adversary']['method']}, epsilon "
+                             f"{under['adversary']['epsilon']}): student "
+                             f"{100 * under['student_accuracy']:.2f}%, scratch "
+                             f"{100 * under['scratch_accuracy']:.2f}%, teacher "
+                             f"{100 * under['teacher_accuracy']:.2f}%")
             if r.get("tuning"):
                 extra.append(f"- {name}, seed {r['seed']}: chose {r['tuning']}")
     lines += ["", *extra, ""]

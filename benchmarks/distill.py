@@ -118,18 +118,24 @@ def _save_run(record: dict) -> None:
 def run_variant(name: str, seed: int, args, runs: dict) -> dict:
     """The record of ``name`` at ``seed``: from the cache or trained now."""
     from edgedistill.data import load_dataset
-    from edgedistill.distill import distill
+    from edgedistill.distill import adversarial, distill
+    from edgedistill.distill.adversarial import evaluation_adversary
 
     kwargs = dict(VARIANTS[name][1])
     student = kwargs.pop("student", args.student)
     teachers = kwargs.pop("teachers", 1)
     epochs = kwargs.pop("epochs", args.epochs)
-    # An adversarial run's baseline is trained on the same attack: not the plain one.
+    # An adversarial run's baseline is trained on the same attack, not the plain one, and
+    # both records depend on the attack robustness is measured with.
+    attacks = {}
+    if "adversary" in kwargs:
+        attacks = {"adversary": kwargs["adversary"], "evaluation": evaluation_adversary(
+            adversarial.get(kwargs["adversary"])).to_dict()}
     baseline_key = _key(student=student, augment=kwargs.get("augment", []), seed=seed,
-                        epochs=epochs, data=args.data,
-                        **({"adversary": kwargs["adversary"]} if "adversary" in kwargs else {}))
+                        epochs=epochs, data=args.data, **attacks)
     key = _key(variant=name, kwargs=kwargs, student=student, teachers=teachers, seed=seed,
-               epochs=epochs, data=args.data, teacher=TEACHER)
+               epochs=epochs, data=args.data, teacher=TEACHER,
+               **({"evaluation": attacks["evaluation"]} if attacks else {}))
     if key in runs:
         return runs[key]
     with_baseline = baseline_key not in runs and kwargs.get("mode") != "born-again"
@@ -247,13 +253,7 @@ def main() -> None:
                              f"{100 * r['data_free']['real_data_accuracy']:.2f}%, gap "
                              f"{100 * r['data_free']['gap']:.2f} points")
             if r.get("adversarial"):
-                under = r["adversarial"]
-                extra.append(f"- {name}, seed {r['seed']}: under attack ("
-                             f"{under['adversary']['method']}, epsilon "
-                             f"{under['adversary']['epsilon']}): student "
-                             f"{100 * under['student_accuracy']:.2f}%, scratch "
-                             f"{100 * under['scratch_accuracy']:.2f}%, teacher "
-                             f"{100 * under['teacher_accuracy']:.2f}%")
+                extra.append(f"- {name}, seed {r['seed']}: {_under_attack(r['adversarial'])}")
             if r.get("tuning"):
                 extra.append(f"- {name}, seed {r['seed']}: chose {r['tuning']}")
     lines += ["", *extra, ""]
@@ -265,6 +265,21 @@ def main() -> None:
     section = "\n".join(lines) + "\n"
     prepend(section)
     print(section)
+
+
+def _under_attack(robust: dict) -> str:
+    """Student, scratch and teacher accuracy under the evaluation and the training attack."""
+    def figures(accuracies, adversary):
+        attack = adversary["method"].upper() + (
+            f"-{adversary['steps']}" if adversary["method"] == "pgd" else "")
+        return (f"under {attack} (epsilon {adversary['epsilon']:g}): " + ", ".join(
+            f"{role} {100 * accuracies[f'{role}_accuracy']:.2f}%"
+            for role in ("student", "scratch", "teacher") if f"{role}_accuracy" in accuracies))
+
+    parts = [figures(robust, robust["evaluation"])]
+    if robust.get("training_attack"):
+        parts.append(figures(robust["training_attack"], robust["adversary"]))
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

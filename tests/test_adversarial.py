@@ -1,10 +1,18 @@
 """Adversaries: bounded perturbations that raise the loss, specs, and robust accuracy."""
 
+import dataclasses
+import logging
+
 import numpy as np
 import pytest
 
 from edgedistill._tf import keras, tensorflow
-from edgedistill.distill.adversarial import Adversary, adversarial_accuracy, get
+from edgedistill.distill.adversarial import (
+    Adversary,
+    adversarial_accuracy,
+    evaluation_adversary,
+    get,
+)
 from edgedistill.distill.labels import hard_label_crossentropy
 from edgedistill.errors import EdgeDistillError
 
@@ -47,12 +55,35 @@ def test_pgd_hurts_at_least_as_much_as_fgsm(trained):
     assert pgd <= fgsm + 0.02 < clean
 
 
+def test_evaluating_many_models_gives_no_retracing_warning(trained):
+    model, x, y = trained
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    tf.get_logger().addHandler(handler)
+    try:
+        for _ in range(6):  # each a new model to TensorFlow, each with a short last batch
+            adversarial_accuracy(k.models.clone_model(model), (x[:100], y[:100]),
+                                 get("fgsm:epsilon=0.1"), batch_size=64)
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [r for r in records if "retracing" in r.getMessage()]
+
+
 def test_a_softmax_model_is_attacked_through_its_log_probabilities(trained):
     model, x, y = trained
     softmax = k.Sequential([model, k.layers.Softmax()])
     adversary = get("fgsm:epsilon=0.1")
     assert adversarial_accuracy(softmax, (x, y), adversary) == pytest.approx(
         adversarial_accuracy(model, (x, y), adversary), abs=0.01)
+
+
+@pytest.mark.parametrize("training, steps", [("fgsm:epsilon=0.2", 10), ("pgd:epsilon=0.2", 10),
+                                             ("pgd:epsilon=0.2,steps=20", 20)])
+def test_robustness_is_measured_with_pgd_of_the_training_radius(training, steps):
+    training = get(training)
+    evaluation = evaluation_adversary(dataclasses.replace(training, value_range=(-1.0, 1.0)))
+    assert evaluation == Adversary("pgd", 0.2, steps, value_range=(-1.0, 1.0))
 
 
 def test_spec_and_dict_forms():

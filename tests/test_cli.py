@@ -324,7 +324,7 @@ def test_distill_modes_from_the_command_line(tiny_models, tmp_path):
                  "--data", "digits", "--out", tmp_path / "adv", "--mode", "adversarial",
                  "--adversary", "fgsm:epsilon=0.05", "--epochs", 1)
     assert result.exit_code == 0, result.output
-    assert "under attack" in result.stdout
+    assert "under PGD-10" in result.stdout and "under FGSM" in result.stdout
     record = json.loads((tmp_path / "adv" / "distill.json").read_text())
     assert record["adversarial"]["adversary"]["epsilon"] == 0.05
 

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -27,6 +28,10 @@ from edgedistill.distill.labels import hard_label_crossentropy
 from edgedistill.errors import EdgeDistillError
 
 METHODS = ("fgsm", "pgd")
+# PGD steps for measuring robustness: a model trained on a weak attack is
+# judged by a strong one (Madry et al. 2018 evaluate with more steps than they
+# train with).
+EVALUATION_STEPS = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +135,23 @@ def get(identifier) -> Adversary:
     return specs.build(Adversary, identifier, "adversary")
 
 
+def evaluation_adversary(training: Adversary) -> Adversary:
+    """The attack that measures robustness after training against ``training``.
+
+    PGD of the same radius and input range, with at least
+    :data:`EVALUATION_STEPS` steps. A model is never judged by the attack it
+    was trained on alone: FGSM-trained models can score higher under FGSM
+    than on clean inputs (label leaking, Kurakin et al. 2017; catastrophic
+    overfitting, Wong et al. 2020) and still fall to a few PGD steps.
+
+    Example:
+        >>> evaluation_adversary(get("fgsm:epsilon=0.1"))
+        Adversary(method='pgd', epsilon=0.1, steps=10, step_size=None, value_range=(0.0, 1.0))
+    """
+    steps = max(EVALUATION_STEPS, training.steps if training.method == "pgd" else 1)
+    return Adversary("pgd", training.epsilon, steps, value_range=training.value_range)
+
+
 def adversarial_accuracy(model, data, adversary: Adversary, *, batch_size: int = 256,
                          seed: int = 0) -> float:
     """Top-1 accuracy of ``model`` on ``adversary``'s perturbations of ``data``.
@@ -148,11 +170,10 @@ def adversarial_accuracy(model, data, adversary: Adversary, *, batch_size: int =
         out = model(inputs, training=training)
         return tf.math.log(tf.clip_by_value(out, 1e-7, 1.0)) if probabilities else out
 
-    @tf.function(reduce_retracing=True)
-    def correct(inputs, labels):
-        labels = tf.cast(labels, tf.int64)
-        predicted = tf.argmax(logits(adversary.perturb(logits, inputs, labels)), axis=-1)
-        return tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.int64))
+    # A partial, not a closure: TensorFlow counts traces per closure code, and would
+    # warn of retracing when several models are evaluated one after another.
+    correct = tf.function(functools.partial(_count_correct, logits, adversary),
+                          reduce_retracing=True)
 
     if not isinstance(data, tf.data.Dataset):
         x, y = data
@@ -164,6 +185,13 @@ def adversarial_accuracy(model, data, adversary: Adversary, *, batch_size: int =
         hits += int(correct(inputs, labels))
         total += int(tf.shape(labels)[0])
     return hits / max(total, 1)
+
+
+def _count_correct(logits, adversary: Adversary, inputs, labels):
+    tf = tensorflow()
+    labels = tf.cast(labels, tf.int64)
+    predicted = tf.argmax(logits(adversary.perturb(logits, inputs, labels)), axis=-1)
+    return tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.int64))
 
 
 def _positive(value) -> bool:

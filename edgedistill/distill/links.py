@@ -22,7 +22,7 @@ from edgedistill.compress.pruning import Pruning
 from edgedistill.compress.qat import quantize_scope
 from edgedistill.data import Dataset
 from edgedistill.distill import augment as augment_lib
-from edgedistill.distill.adversarial import Adversary, adversarial_accuracy
+from edgedistill.distill.adversarial import Adversary, adversarial_accuracy, evaluation_adversary
 from edgedistill.distill.cache import CachedOutputs, cached_teacher_outputs
 from edgedistill.distill.distiller import Distiller, loss_weights, weight
 from edgedistill.distill.teachers import Teacher
@@ -190,10 +190,24 @@ def accuracy(model, data: Dataset | StreamData, batch_size: int) -> float:
         lambda x: model.predict(x, batch_size=max(batch_size, 256), verbose=0), data, batch_size)
 
 
-def robust_accuracy(model, data: Dataset | StreamData, adversary: Adversary, seed: int) -> float:
-    """Top-1 accuracy on the test split perturbed against ``model``."""
+def robustness(models: dict, data: Dataset | StreamData, training: Adversary, seed: int) -> dict:
+    """Test accuracy of each named model under attack, for the adversarial record.
+
+    The figures under ``*_accuracy`` are measured with
+    :func:`~edgedistill.distill.adversarial.evaluation_adversary` (PGD, at
+    least 10 steps, the training radius); when that differs from the
+    training attack, ``training_attack`` holds the figures under it too.
+    """
     test = data.test_split if isinstance(data, StreamData) else (data.x_test, data.y_test)
-    return adversarial_accuracy(model, test, adversary, seed=seed)
+    evaluation = evaluation_adversary(training)
+
+    def accuracies(adversary):
+        return {f"{role}_accuracy": adversarial_accuracy(model, test, adversary, seed=seed)
+                for role, model in models.items() if model is not None}
+
+    return {"adversary": training.to_dict(), "evaluation": evaluation.to_dict(),
+            **accuracies(evaluation),
+            "training_attack": None if training == evaluation else accuracies(training)}
 
 
 def clone_with(model, weights):

@@ -18,7 +18,8 @@ Modes (``mode=``) chain links of teaching (see :mod:`edgedistill.distill.links`)
   beside it to report the gap.
 - ``adversarial``: the student also matches the teacher on inputs perturbed
   against it; the scratch baseline is adversarially trained alike, and both
-  report clean and adversarial accuracy.
+  report clean accuracy and accuracy under PGD (at least 10 steps, whatever
+  the training attack).
 """
 
 from __future__ import annotations
@@ -72,10 +73,12 @@ class DistillResult:
     ``chain`` lists every model trained on the way, in order: assistants,
     born-again generations, the real-data reference of a data-free run and
     the student, each with its role, file, parameters and test accuracy.
-    ``adversarial`` (adversarial mode) holds the attack and the clean and
-    adversarial accuracies; ``data_free`` (data-free mode) the synthesis
-    record and the gap to real-data distillation; ``tuning`` (``tune=``)
-    every trial and the values chosen.
+    ``adversarial`` (adversarial mode) holds the training attack, the
+    evaluation attack (PGD, at least 10 steps, same radius) with each model's
+    accuracy under it, and under the training attack when that differs;
+    ``data_free`` (data-free mode) the synthesis record and the gap to
+    real-data distillation; ``tuning`` (``tune=``) every trial and the values
+    chosen.
     """
 
     out_dir: str
@@ -221,7 +224,8 @@ def distill(
         assistants: assistant mode: zoo names or model files, largest first.
         adversary: adversarial mode: the attack (an
             :class:`~edgedistill.distill.adversarial.Adversary` or a spec such
-            as ``"pgd:epsilon=0.1,steps=5"``, the default).
+            as ``"pgd:epsilon=0.1,steps=5"``, the default) to train against;
+            robustness is measured with 10-step PGD of the same epsilon.
         synthetic_samples: data-free mode: inputs to synthesize (default
             5,000, or the training split's size if smaller), a tenth more for
             validation. Synthesis costs about a minute per 1,000 inputs for a
@@ -448,11 +452,9 @@ def distill(
             scratch, scratch_accuracy = run_scratch(the_teacher)
         robust = None
         if plan.adversary is not None:
-            robust = {"adversary": plan.adversary.to_dict(), **{
-                f"{role}_accuracy": links.robust_accuracy(model, data, plan.adversary, seed)
-                for role, model in (("student", distilled), ("scratch", scratch),
-                                    ("teacher", getattr(the_teacher, "model", None)))
-                if model is not None}}
+            robust = links.robustness(
+                {"student": distilled, "scratch": scratch,
+                 "teacher": getattr(the_teacher, "model", None)}, data, plan.adversary, seed)
 
         result = DistillResult(
             out_dir=str(out),

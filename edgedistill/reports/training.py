@@ -33,9 +33,28 @@ def _epoch_seconds(result: DistillResult, fit: str | None) -> str:
     return "" if record is None else f"{record['median_epoch_seconds']:.2f}"
 
 
+def _attack_columns(robust: dict) -> list[str]:
+    if not robust:
+        return []
+    names = [f"under {_attack_name(robust['evaluation'])}"]
+    return names + ([f"under {_attack_name(robust['adversary'])}"]
+                    if robust["training_attack"] else [])
+
+
+def _attack_name(adversary: dict) -> str:
+    if adversary["method"] == "fgsm":
+        return "FGSM"
+    return f"PGD-{adversary['steps']}"
+
+
 def _distill_rows(result: DistillResult, robust: dict) -> list[tuple]:
     def row(name, params, accuracy, role=None, fit=None):
-        attacked = [pct(robust.get(f"{role}_accuracy")) if role else ""] if robust else []
+        attacked = []
+        if robust:
+            attacked.append(pct(robust.get(f"{role}_accuracy")) if role else "")
+        if robust and robust["training_attack"]:
+            attacked.append(pct(robust["training_attack"].get(f"{role}_accuracy"))
+                            if role else "")
         return (name, params, pct(accuracy), *attacked, _epoch_seconds(result, fit))
 
     teacher_params = "—" if result.teacher_params is None else f"{result.teacher_params:,}"
@@ -48,7 +67,7 @@ def _distill_rows(result: DistillResult, robust: dict) -> list[tuple]:
                         link["accuracy"], fit=fit))
     rows.append(row(_student_kind(result), f"{result.student_params:,}",
                     result.student_accuracy, "student", "distill"))
-    blank = [""] * (2 if robust else 1)
+    blank = [""] * (1 + len(_attack_columns(robust)))
     if result.scratch_accuracy is not None:
         rows.append(row("student (from scratch)", f"{result.student_params:,}",
                         result.scratch_accuracy, "scratch", "scratch"))
@@ -66,8 +85,9 @@ def _distill_caption(result: DistillResult, robust: dict) -> str:
                  + f" · alpha={result.alpha:g}")
     parts.append("augment: " + (", ".join(a["class_name"] for a in result.augment) or "none"))
     if robust:
-        adversary = robust["adversary"]
-        parts.append(f"attack: {adversary['method']} epsilon={adversary['epsilon']:g}")
+        parts.append(f"trained against {_attack_name(robust['adversary'])}, robustness "
+                     f"measured with {_attack_name(robust['evaluation'])}, "
+                     f"epsilon={robust['adversary']['epsilon']:g}")
     if result.tuning:
         chosen = ", ".join(f"{k}={v:.3g}" for k, v in result.tuning["chosen"].items())
         parts.append(f"tuned ({len(result.tuning['trials'])} trials): {chosen}")
@@ -96,8 +116,7 @@ def distill_report(result: DistillResult) -> Report:
     title = f"Distillation on {result.data['name']} (test split)" + (
         "" if result.mode == "standard" else f", {result.mode} mode")
     robust = result.adversarial or {}
-    names = ["model", "parameters", "test accuracy", *(["under attack"] if robust else []),
-             "s/epoch"]
+    names = ["model", "parameters", "test accuracy", *_attack_columns(robust), "s/epoch"]
     columns = tuple(Column(n, numeric=n != "model") for n in names)
     table = Table(columns, _distill_rows(result, robust), caption=_distill_caption(result, robust))
     return Report("distill", title, (Heading(title), table), result.to_dict())

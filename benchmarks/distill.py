@@ -269,9 +269,10 @@ def main() -> None:
 
 def _under_attack(robust: dict) -> str:
     """Student, scratch and teacher accuracy under the evaluation and the training attack."""
+    from edgedistill.distill import adversarial
+
     def figures(accuracies, adversary):
-        attack = adversary["method"].upper() + (
-            f"-{adversary['steps']}" if adversary["method"] == "pgd" else "")
+        attack = adversarial.get(adversary).label
         return (f"under {attack} (epsilon {adversary['epsilon']:g}): " + ", ".join(
             f"{role} {100 * accuracies[f'{role}_accuracy']:.2f}%"
             for role in ("student", "scratch", "teacher") if f"{role}_accuracy" in accuracies))

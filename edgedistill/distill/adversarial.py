@@ -76,6 +76,11 @@ class Adversary:
             object.__setattr__(self, "value_range", (low, high))
 
     @property
+    def label(self) -> str:
+        """A short name for tables: ``FGSM`` or ``PGD-10``."""
+        return "FGSM" if self.method == "fgsm" else f"PGD-{self.steps}"
+
+    @property
     def gradient_steps(self) -> int:
         return 1 if self.method == "fgsm" else self.steps
 

@@ -493,7 +493,8 @@ def distill(
             data_free=data_free,
             tuning=tuning.to_dict() if tuning else None,
             fits=fits.records,
-            warnings=_warnings(teacher_accuracy, scratch_accuracy, bool(members)),
+            warnings=_warnings(teacher_accuracy, scratch_accuracy, bool(members))
+            + _robustness_warnings(robust, student_accuracy),
             data=data.to_dict(),
             seconds=fits.seconds,
         )
@@ -659,6 +660,25 @@ def _teacher_params(members) -> int | None:
     if any(m is None or not hasattr(m, "count_params") for m in models):
         return None
     return sum(int(m.count_params()) for m in models)
+
+
+def _robustness_warnings(robust: dict | None, clean_accuracy: float) -> tuple[str, ...]:
+    """A student robust only to the attack it trained on: FGSM's catastrophic overfitting.
+
+    Its signature: the training attack leaves at least half the clean accuracy,
+    the evaluation attack less than half of that.
+    """
+    if not robust or not robust["training_attack"]:
+        return ()
+    evaluated = robust["student_accuracy"]
+    trained = robust["training_attack"]["student_accuracy"]
+    if trained < clean_accuracy / 2 or evaluated >= trained / 2:
+        return ()
+    return (f"under {adversarial.get(robust['evaluation']).label} the student keeps "
+            f"{100 * evaluated:.1f}% against {100 * trained:.1f}% under the "
+            f"{adversarial.get(robust['adversary']).label} it trained on: its robustness ends "
+            "with that attack (catastrophic overfitting); train against pgd, or with a "
+            "smaller epsilon",)
 
 
 def _warnings(teacher_accuracy, scratch_accuracy, given_teacher: bool) -> tuple[str, ...]:

@@ -42,9 +42,8 @@ def _attack_columns(robust: dict) -> list[str]:
 
 
 def _attack_name(adversary: dict) -> str:
-    if adversary["method"] == "fgsm":
-        return "FGSM"
-    return f"PGD-{adversary['steps']}"
+    # Adversary.label from the record: reports never import the distill stage (TensorFlow).
+    return "FGSM" if adversary["method"] == "fgsm" else f"PGD-{adversary['steps']}"
 
 
 def _distill_rows(result: DistillResult, robust: dict) -> list[tuple]:

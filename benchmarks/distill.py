@@ -74,6 +74,10 @@ VARIANTS = {
     "adversarial": ("adversarial: the student also matches the teacher on FGSM inputs "
                     "(epsilon 0.1) against it; its scratch baseline is trained on them too",
                     {"mode": "adversarial", "adversary": "fgsm:epsilon=0.1"}),
+    "adversarial-rs": ("adversarial, FGSM from a random start (Wong et al. 2020: one PGD step "
+                       "of 1.25 epsilon, epsilon 0.1); its scratch baseline is trained on it too",
+                       {"mode": "adversarial",
+                        "adversary": "pgd:epsilon=0.1,steps=1,step_size=0.125"}),
     "tiny-kd": ("capacity gap: tiny-cnn distilled from the teacher",
                 {"student": "tiny-cnn"}),
     "tiny-assistant": ("capacity gap: teacher -> student-cnn -> tiny-cnn",

@@ -133,8 +133,9 @@ def run_variant(name: str, seed: int, args, runs: dict) -> dict:
     # both records depend on the attack robustness is measured with.
     attacks = {}
     if "adversary" in kwargs:
+        # Records before 2026-12-06 10:30 matched the teacher on the perturbed inputs.
         attacks = {"adversary": kwargs["adversary"], "evaluation": evaluation_adversary(
-            adversarial.get(kwargs["adversary"])).to_dict()}
+            adversarial.get(kwargs["adversary"])).to_dict(), "teacher_on": "clean inputs"}
     baseline_key = _key(student=student, augment=kwargs.get("augment", []), seed=seed,
                         epochs=epochs, data=args.data, **attacks)
     key = _key(variant=name, kwargs=kwargs, student=student, teachers=teachers, seed=seed,

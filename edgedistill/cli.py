@@ -262,8 +262,9 @@ def _specs(values, what):
                    "k+1 of the student's architecture (without --teacher, generation 0 is the "
                    "student from scratch); assistant: teacher -> --assistant(s) -> student; "
                    "data-free: distill on inputs synthesized from the teacher's BatchNorm "
-                   "statistics (and report the gap to real data); adversarial: also match the "
-                   "teacher on inputs perturbed against the student (--adversary).")
+                   "statistics (and report the gap to real data); adversarial: also match, on "
+                   "inputs perturbed against the student (--adversary), the teacher's outputs "
+                   "on the clean ones.")
 @click.option("--generations", type=click.IntRange(min=1), default=2, show_default=True,
               help="born-again: generations to distill; the last is the student.")
 @click.option("--assistant", "assistants", multiple=True,

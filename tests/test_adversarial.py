@@ -13,7 +13,9 @@ from edgedistill.distill.adversarial import (
     evaluation_adversary,
     get,
 )
+from edgedistill.distill.distiller import Distiller
 from edgedistill.distill.labels import hard_label_crossentropy
+from edgedistill.distill.losses import LogitsDistillation
 from edgedistill.errors import EdgeDistillError
 
 k = keras()
@@ -84,6 +86,26 @@ def test_robustness_is_measured_with_pgd_of_the_training_radius(training, steps)
     training = get(training)
     evaluation = evaluation_adversary(dataclasses.replace(training, value_range=(-1.0, 1.0)))
     assert evaluation == Adversary("pgd", 0.2, steps, value_range=(-1.0, 1.0))
+
+
+def test_the_student_on_perturbed_inputs_is_matched_to_the_teacher_on_clean_ones(trained):
+    teacher, x, y = trained
+    k.utils.set_random_seed(1)
+    student = k.Sequential([k.layers.Input((6,)), k.layers.Dense(4, activation="relu"),
+                            k.layers.Dense(2)])
+    adversary = get("fgsm:epsilon=0.2")  # no random start: the reference perturbs alike
+    loss = LogitsDistillation(temperature=2.0)
+    distiller = Distiller(teacher=teacher, student=student, distillation_losses=loss,
+                          student_loss_weight=0.0, adversary=adversary)
+    x, y = tf.constant(x[:64]), tf.constant(y[:64])
+    total = float(distiller.compute_loss(x, y))
+
+    x_adv = adversary.perturb(student, x, y)
+    clean = float(tf.reduce_mean(loss.compute_loss(teacher(x), student(x))))
+    robust = float(tf.reduce_mean(loss.compute_loss(teacher(x), student(x_adv))))
+    followed = float(tf.reduce_mean(loss.compute_loss(teacher(x_adv), student(x_adv))))
+    assert total == pytest.approx(clean + robust, rel=1e-5)
+    assert abs(robust - followed) > 1e-3  # the teacher on perturbed inputs would differ
 
 
 def test_spec_and_dict_forms():

@@ -68,7 +68,7 @@ class LinkPlan:
     @property
     def teacher_every_step(self) -> bool:
         """True when the teacher must see each batch as trained (no output cache)."""
-        return bool(self.augmentations) or not self.cache_teacher or self.adversary is not None
+        return bool(self.augmentations) or not self.cache_teacher
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,8 +99,8 @@ def train_distilled(teacher: Teacher, model, data: Dataset, plan: LinkPlan, *,
     if plan.teacher_every_step or isinstance(data, StreamData):
         if not teacher.runs_in_graph:
             raise EdgeDistillError(
-                f"{teacher.name}: precomputed teacher outputs cannot follow augmented or "
-                "adversarial inputs; drop --augment/--mode adversarial or give a teacher model"
+                f"{teacher.name}: precomputed teacher outputs cannot follow augmented "
+                "inputs; drop --augment or give a teacher model"
             )
         train, val = batches(data, plan, start_epoch=resume_epoch(checkpoints))
     else:

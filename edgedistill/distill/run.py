@@ -16,10 +16,10 @@ Modes (``mode=``) chain links of teaching (see :mod:`edgedistill.distill.links`)
 - ``data-free``: inputs synthesized from the teacher's BatchNorm statistics
   (DeepInversion) replace the training data; a real-data distillation is run
   beside it to report the gap.
-- ``adversarial``: the student also matches the teacher on inputs perturbed
-  against it; the scratch baseline is adversarially trained alike, and both
-  report clean accuracy and accuracy under PGD (at least 10 steps, whatever
-  the training attack).
+- ``adversarial``: the student's outputs on inputs perturbed against it also
+  match the teacher's on the clean inputs; the scratch baseline is
+  adversarially trained alike, and both report clean accuracy and accuracy
+  under PGD (at least 10 steps, whatever the training attack).
 """
 
 from __future__ import annotations

@@ -71,8 +71,9 @@ VARIANTS = {
                    {"teachers": 0, "mode": "born-again", "generations": 2}),
     "data-free": ("data-free: 2,000 inputs synthesized from the teacher's BatchNorm",
                   {"mode": "data-free", "synthetic_samples": 2000}),
-    "adversarial": ("adversarial: the student also matches the teacher on FGSM inputs "
-                    "(epsilon 0.1) against it; its scratch baseline is trained on them too",
+    "adversarial": ("adversarial: the student on FGSM inputs (epsilon 0.1) against it "
+                    "matches the teacher on the clean ones; its scratch baseline is trained "
+                    "on them too",
                     {"mode": "adversarial", "adversary": "fgsm:epsilon=0.1"}),
     "adversarial-rs": ("adversarial, FGSM from a random start (Wong et al. 2020: one PGD step "
                        "of 1.25 epsilon, epsilon 0.1); its scratch baseline is trained on it too",

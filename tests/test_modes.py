@@ -105,6 +105,7 @@ def test_a_student_robust_only_to_its_training_attack_is_flagged(clean, pgd, fgs
     if warned:
         assert warnings[0].startswith("under PGD-10 the student keeps 1.3% against 76.0% "
                                       "under the FGSM it trained on")
+        assert "--adversary pgd:epsilon=0.1,steps=1,step_size=0.125)" in warnings[0]
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -677,8 +677,9 @@ def _robustness_warnings(robust: dict | None, clean_accuracy: float) -> tuple[st
     return (f"under {adversarial.get(robust['evaluation']).label} the student keeps "
             f"{100 * evaluated:.1f}% against {100 * trained:.1f}% under the "
             f"{adversarial.get(robust['adversary']).label} it trained on: its robustness ends "
-            "with that attack (catastrophic overfitting); train against pgd, or with a "
-            "smaller epsilon",)
+            "with that attack (catastrophic overfitting); train against pgd, FGSM from a "
+            f"random start (--adversary pgd:epsilon={robust['adversary']['epsilon']:g},steps=1,"
+            f"step_size={1.25 * robust['adversary']['epsilon']:g}) or a smaller epsilon",)
 
 
 def _warnings(teacher_accuracy, scratch_accuracy, given_teacher: bool) -> tuple[str, ...]:

@@ -131,7 +131,8 @@ def run_variant(name: str, seed: int, args, runs: dict) -> dict:
     teachers = kwargs.pop("teachers", 1)
     epochs = kwargs.pop("epochs", args.epochs)
     # An adversarial run's baseline is trained on the same attack, not the plain one, and
-    # both records depend on the attack robustness is measured with.
+    # both records depend on the attack robustness is measured with (the baseline's run
+    # measures the scratch student's robustness, so it is retrained with its variant).
     attacks = {}
     if "adversary" in kwargs:
         # Records before 2026-12-06 10:30 matched the teacher on the perturbed inputs.
@@ -141,7 +142,7 @@ def run_variant(name: str, seed: int, args, runs: dict) -> dict:
                         epochs=epochs, data=args.data, **attacks)
     key = _key(variant=name, kwargs=kwargs, student=student, teachers=teachers, seed=seed,
                epochs=epochs, data=args.data, teacher=TEACHER,
-               **({"evaluation": attacks["evaluation"]} if attacks else {}))
+               **attacks)
     if key in runs:
         return runs[key]
     with_baseline = baseline_key not in runs and kwargs.get("mode") != "born-again"

@@ -227,10 +227,10 @@ class Distiller(_keras.Model):
         The student's outputs on the perturbed batch are matched to the
         teacher's on the clean one (Goldblum et al. 2020, adversarially robust
         distillation): a teacher that is not itself robust is wrong on
-        perturbed inputs, and matching it there taught students half the
-        robustness of plain adversarial training (PGD-10 accuracy 21% against
-        51% on digits, 18% against 64% on Fashion-MNIST). It also lets the
-        teacher's outputs be cached. The student runs in inference mode on the
+        perturbed inputs, and matching it there taught students a fraction of
+        the robustness of plain adversarial training (benchmarks/RESULTS.md,
+        the adversarial-rs row of 2026-12-06). It also lets the teacher's
+        outputs be cached. The student runs in inference mode on the
         perturbed batch, so its BatchNorm statistics follow clean data only.
         """
         inputs = _inputs(x)

@@ -47,13 +47,12 @@ def _attack_name(adversary: dict) -> str:
 
 
 def _distill_rows(result: DistillResult, robust: dict) -> list[tuple]:
+    attacks = [robust, robust["training_attack"]] if robust else []
+    attacks = [figures for figures in attacks if figures]
+
     def row(name, params, accuracy, role=None, fit=None):
-        attacked = []
-        if robust:
-            attacked.append(pct(robust.get(f"{role}_accuracy")) if role else "")
-        if robust and robust["training_attack"]:
-            attacked.append(pct(robust["training_attack"].get(f"{role}_accuracy"))
-                            if role else "")
+        attacked = [pct(figures.get(f"{role}_accuracy")) if role else ""
+                    for figures in attacks]
         return (name, params, pct(accuracy), *attacked, _epoch_seconds(result, fit))
 
     teacher_params = "—" if result.teacher_params is None else f"{result.teacher_params:,}"

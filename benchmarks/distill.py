@@ -124,7 +124,6 @@ def run_variant(name: str, seed: int, args, runs: dict) -> dict:
     """The record of ``name`` at ``seed``: from the cache or trained now."""
     from edgedistill.data import load_dataset
     from edgedistill.distill import adversarial, distill
-    from edgedistill.distill.adversarial import evaluation_adversary
 
     kwargs = dict(VARIANTS[name][1])
     student = kwargs.pop("student", args.student)
@@ -136,13 +135,12 @@ def run_variant(name: str, seed: int, args, runs: dict) -> dict:
     attacks = {}
     if "adversary" in kwargs:
         # Records before 2026-12-06 10:30 matched the teacher on the perturbed inputs.
-        attacks = {"adversary": kwargs["adversary"], "evaluation": evaluation_adversary(
+        attacks = {"adversary": kwargs["adversary"], "evaluation": adversarial.evaluation_adversary(
             adversarial.get(kwargs["adversary"])).to_dict(), "teacher_on": "clean inputs"}
     baseline_key = _key(student=student, augment=kwargs.get("augment", []), seed=seed,
                         epochs=epochs, data=args.data, **attacks)
     key = _key(variant=name, kwargs=kwargs, student=student, teachers=teachers, seed=seed,
-               epochs=epochs, data=args.data, teacher=TEACHER,
-               **attacks)
+               epochs=epochs, data=args.data, teacher=TEACHER, **attacks)
     if key in runs:
         return runs[key]
     with_baseline = baseline_key not in runs and kwargs.get("mode") != "born-again"
